@@ -1,0 +1,195 @@
+package gitops
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fluxcd/pkg/gittestserver"
+	"github.com/stretchr/testify/require"
+)
+
+func TestApplyCommitAsSeenByGit(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	seed(t, srv.url("app"), map[string]string{"README.md": "hello\n"})
+	w := newTestWriter(t)
+
+	res, err := w.Apply(context.Background(), repoAt(srv.url("app")), []Change{
+		{Path: "apps/api/deploy.yaml", Content: []byte("kind: Deployment\n")},
+		{Path: "apps/api/notes.txt", Content: []byte("plain text\n")},
+	}, testCI)
+	require.NoError(t, err)
+	require.True(t, res.Changed)
+	require.Equal(t, []string{"apps/api/deploy.yaml", "apps/api/notes.txt"}, res.Files)
+
+	require.Equal(t, res.SHA, srv.git(t, "app", "rev-parse", "main"))
+	got := srv.git(t, "app", "log", "-1", "--format=%an <%ae>|%cn <%ce>|%s", "main")
+	require.Equal(t, "Alice Example <alice@example.com>|fluxbridge <bot@fluxbridge.dev>|Deploy api to production", got)
+	require.Equal(t, "Deploy api to production\n\nImage ghcr.io/acme/api:1.2.3 requested from the UI.\n\nFluxbridge-Deploy-Id: 42\nRequested-By: alice",
+		srv.git(t, "app", "log", "-1", "--format=%B", "main"))
+	require.Equal(t, "Fluxbridge-Deploy-Id: 42\nRequested-By: alice",
+		srv.git(t, "app", "log", "-1", "--format=%(trailers:only,unfold)", "main"))
+	require.Equal(t, testCI.Body+"\n\nFluxbridge-Deploy-Id: 42\nRequested-By: alice", srv.git(t, "app", "log", "-1", "--format=%b", "main"))
+
+	// The YAML file got the marker; the text file was written as given.
+	require.Equal(t, strings.TrimSpace(marked("kind: Deployment\n")), srv.git(t, "app", "show", "main:apps/api/deploy.yaml"))
+	require.Equal(t, "plain text", srv.git(t, "app", "show", "main:apps/api/notes.txt"))
+	require.Equal(t, "hello", srv.git(t, "app", "show", "main:README.md"))
+	require.Equal(t, "2", srv.git(t, "app", "rev-list", "--count", "main"))
+	srv.git(t, "app", "fsck", "--strict")
+}
+
+func TestApplyTwiceMakesOneCommit(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	seed(t, srv.url("app"), nil)
+	w := newTestWriter(t)
+	changes := []Change{{Path: "apps/web/deploy.yaml", Content: []byte("replicas: 2\n")}}
+
+	first, err := w.Apply(context.Background(), repoAt(srv.url("app")), changes, testCI)
+	require.NoError(t, err)
+	second, err := w.Apply(context.Background(), repoAt(srv.url("app")), changes, testCI)
+	require.NoError(t, err)
+	require.True(t, first.Changed)
+	require.False(t, second.Changed)
+	require.Equal(t, first.SHA, second.SHA)
+	require.Empty(t, second.Files)
+
+	// A fresh Writer (a second worker) agrees, and so does git.
+	third, err := newTestWriter(t).Apply(context.Background(), repoAt(srv.url("app")), changes, testCI)
+	require.NoError(t, err)
+	require.False(t, third.Changed)
+	require.Equal(t, "2", srv.git(t, "app", "rev-list", "--count", "main"))
+}
+
+func TestApplyEmptyRepositoryCreatesBranch(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	w := newTestWriter(t)
+
+	res, err := w.Apply(context.Background(), repoAt(srv.url("fresh")), []Change{
+		{Path: "clusters/prod/kustomization.yaml", Content: []byte("resources: []\n")},
+	}, testCI)
+	require.NoError(t, err)
+	require.True(t, res.Changed)
+	require.Equal(t, res.SHA, srv.git(t, "fresh", "rev-parse", "main"))
+	require.Equal(t, "1", srv.git(t, "fresh", "rev-list", "--count", "main"))
+	require.Empty(t, srv.git(t, "fresh", "log", "-1", "--format=%P", "main"), "first commit has no parent")
+}
+
+func TestApplyDeletesManagedFile(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	seed(t, srv.url("app"), map[string]string{"keep.txt": "x"})
+	w := newTestWriter(t)
+	repo := repoAt(srv.url("app"))
+	_, err := w.Apply(context.Background(), repo, []Change{{Path: "apps/a/svc.yaml", Content: []byte("a: 1\n")}}, testCI)
+	require.NoError(t, err)
+
+	res, err := w.Apply(context.Background(), repo, []Change{{Path: "apps/a/svc.yaml", Delete: true}, {Path: "gone.yaml", Delete: true}}, testCI)
+	require.NoError(t, err)
+	require.Equal(t, []string{"apps/a/svc.yaml"}, res.Files)
+	require.Equal(t, "keep.txt", srv.git(t, "app", "ls-tree", "-r", "--name-only", "main"), "the emptied directory is gone too")
+}
+
+func TestApplyBranchAndRepoNotFound(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	seed(t, srv.url("app"), nil)
+	w := newTestWriter(t)
+	change := []Change{{Path: "a.yaml", Content: []byte("a: 1\n")}}
+
+	_, err := w.Apply(context.Background(), Repo{URL: srv.url("app"), Branch: "staging"}, change, testCI)
+	require.ErrorIs(t, err, ErrBranchNotFound)
+
+	noAuto, err := gittestserver.NewTempGitServer()
+	require.NoError(t, err)
+	require.NoError(t, noAuto.StartHTTP())
+	t.Cleanup(func() { noAuto.StopHTTP(); _ = os.RemoveAll(noAuto.Root()) })
+	_, err = w.Apply(context.Background(), repoAt(noAuto.HTTPAddress()+"/missing.git"), change, testCI)
+	t.Log(err)
+	require.ErrorIs(t, err, ErrRepoNotFound)
+}
+
+func TestApplyHookRejectionIsNotRetried(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, func(gs *gittestserver.GitServer) {
+		gs.InstallUpdateHook("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
+	})
+	w := newTestWriter(t)
+	_, err := w.Apply(context.Background(), repoAt(srv.url("locked")), []Change{{Path: "a.yaml", Content: []byte("a: 1\n")}}, testCI)
+	t.Log(err)
+	require.ErrorIs(t, err, ErrPushRejected)
+	require.NotErrorIs(t, err, ErrNonFastForward)
+}
+
+func TestApplyRebasesOverConcurrentPush(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	work := seed(t, srv.url("app"), map[string]string{"README.md": "hi\n"})
+	w := newTestWriter(t)
+	pushes := 0
+	w.beforePush = func() {
+		pushes++
+		if pushes == 1 { // someone else lands a commit between our fetch and push
+			writeFile(t, filepath.Join(work, "other.txt"), "from the CLI\n")
+			gitCLI(t, work, "add", "other.txt")
+			gitCLI(t, work, "commit", "-q", "-m", "concurrent change")
+			gitCLI(t, work, "push", "-q", srv.url("app"), "main")
+		}
+	}
+	res, err := w.Apply(context.Background(), repoAt(srv.url("app")), []Change{{Path: "apps/x.yaml", Content: []byte("x: 1\n")}}, testCI)
+	require.NoError(t, err)
+	require.Equal(t, 2, pushes, "one lost race, one retry")
+
+	require.Equal(t, res.SHA, srv.git(t, "app", "rev-parse", "main"))
+	require.Equal(t, "Deploy api to production\nconcurrent change\ninitial", srv.git(t, "app", "log", "--format=%s", "main"))
+	require.Empty(t, srv.git(t, "app", "log", "--merges", "--format=%H", "main"))
+	require.Equal(t, "README.md\napps/x.yaml\nother.txt", srv.git(t, "app", "ls-tree", "-r", "--name-only", "main"))
+}
+
+func TestApplyGivesUpWithNonFastForward(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	work := seed(t, srv.url("app"), nil)
+	w := newTestWriter(t, WithMaxAttempts(3))
+	pushes := 0
+	w.beforePush = func() { // every attempt loses
+		pushes++
+		gitCLI(t, work, "commit", "-q", "--allow-empty", "-m", fmt.Sprintf("race %d", pushes))
+		gitCLI(t, work, "push", "-q", srv.url("app"), "main")
+	}
+	_, err := w.Apply(context.Background(), repoAt(srv.url("app")), []Change{{Path: "x.yaml", Content: []byte("x: 1\n")}}, testCI)
+	t.Log(err)
+	require.ErrorIs(t, err, ErrNonFastForward)
+	require.Equal(t, 3, pushes)
+	require.NotContains(t, srv.git(t, "app", "log", "--format=%s", "main"), "Deploy", "nothing of ours landed, nothing was forced")
+}
+
+func TestApplyRecoversFromCorruptCache(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	seed(t, srv.url("app"), nil)
+	cacheDir := t.TempDir()
+	repo := repoAt(srv.url("app"))
+	_, err := NewWriter(cacheDir).Apply(context.Background(), repo, []Change{{Path: "a.yaml", Content: []byte("a: 1\n")}}, testCI)
+	require.NoError(t, err)
+
+	// Damage every object and ref file in the cache behind the Writer's back.
+	err = filepath.Walk(cacheDir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			return os.WriteFile(p, []byte("garbage"), 0o600)
+		}
+		return err
+	})
+	require.NoError(t, err)
+
+	res, err := NewWriter(cacheDir).Apply(context.Background(), repo, []Change{{Path: "b.yaml", Content: []byte("b: 1\n")}}, testCI)
+	require.NoError(t, err)
+	require.True(t, res.Changed)
+	require.Equal(t, "a.yaml\nb.yaml", srv.git(t, "app", "ls-tree", "-r", "--name-only", "main"))
+}

@@ -1,0 +1,129 @@
+package gitops
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+const (
+	// objectCacheBytes bounds the decoded-object cache of one clone.
+	objectCacheBytes = 16 * cache.MiByte
+	// maxPacks is how many packfiles (one per fetch) a clone may gather
+	// before it is deleted and cloned afresh, since lookups scan each.
+	maxPacks = 64
+)
+
+// clone is one cached bare clone of a repository branch.
+type clone struct {
+	lock chan struct{} // holds a token while in use; waits honour ctx
+	dir  string
+	repo *git.Repository // nil until opened
+}
+
+// clone returns the cache entry for r, keyed by a hash of URL and branch.
+func (w *Writer) clone(r *remote) *clone {
+	sum := sha256.Sum256([]byte(r.url + "\x00" + r.branch.String()))
+	key := hex.EncodeToString(sum[:16])
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c, ok := w.caches[key]
+	if !ok {
+		c = &clone{lock: make(chan struct{}, 1), dir: filepath.Join(w.dir, key)}
+		w.caches[key] = c
+	}
+	return c
+}
+
+// withClone runs fn on r's cached clone while holding its lock. If fn
+// reports a corrupt cache, the clone is deleted and fn runs once more on
+// a fresh one.
+func (w *Writer) withClone(ctx context.Context, r *remote, fn func(*git.Repository) error) error {
+	c := w.clone(r)
+	select {
+	case c.lock <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for cache of %s: %w", r.url, ctx.Err())
+	}
+	defer func() {
+		c.pruneIfLarge()
+		<-c.lock
+	}()
+
+	for try := 0; ; try++ {
+		g, err := c.open()
+		if err == nil {
+			err = fn(g)
+		}
+		if try == 0 && errors.Is(err, errCorrupt) && ctx.Err() == nil {
+			if rmErr := c.wipe(); rmErr != nil {
+				return rmErr
+			}
+			continue
+		}
+		return err
+	}
+}
+
+// open returns the clone's repository, initialising an empty bare one if
+// there is none and replacing one that cannot be opened or has too many
+// packfiles.
+func (c *clone) open() (*git.Repository, error) {
+	if c.repo != nil {
+		return c.repo, nil
+	}
+	if packs, _ := filepath.Glob(filepath.Join(c.dir, "objects", "pack", "*.pack")); len(packs) > maxPacks {
+		if err := c.wipe(); err != nil {
+			return nil, err
+		}
+	}
+	g, err := git.Open(c.storage(), nil)
+	if err != nil && !errors.Is(err, git.ErrRepositoryNotExists) {
+		if err := c.wipe(); err != nil { // unreadable: start over
+			return nil, err
+		}
+	}
+	if err != nil {
+		if err := os.MkdirAll(c.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create cache dir: %w", err)
+		}
+		if g, err = git.Init(c.storage(), nil); err != nil {
+			return nil, fmt.Errorf("init cache in %s: %w", c.dir, err)
+		}
+	}
+	c.repo = g
+	return g, nil
+}
+
+// storage returns filesystem storage for the clone. Exclusive access lets
+// go-git keep its pack and object lists in memory; the lock makes it true.
+func (c *clone) storage() *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(osfs.New(c.dir), cache.NewObjectLRU(objectCacheBytes),
+		filesystem.Options{ExclusiveAccess: true})
+}
+
+// wipe deletes the clone from disk and memory.
+func (c *clone) wipe() error {
+	c.repo = nil
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("delete corrupt cache %s: %w", c.dir, err)
+	}
+	return nil
+}
+
+// pruneIfLarge drops the open handle when a fetch pushed the packfile
+// count over maxPacks, so the next open starts afresh.
+func (c *clone) pruneIfLarge() {
+	if packs, _ := filepath.Glob(filepath.Join(c.dir, "objects", "pack", "*.pack")); len(packs) > maxPacks {
+		c.repo = nil
+	}
+}

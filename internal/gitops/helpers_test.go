@@ -1,0 +1,153 @@
+package gitops
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/gittestserver"
+	"github.com/stretchr/testify/require"
+)
+
+// testCI is the commit info most tests use: a user as author and the bot
+// as committer.
+var testCI = CommitInfo{
+	Author:    Signature{Name: "Alice Example", Email: "alice@example.com"},
+	Committer: Signature{Name: "fluxbridge", Email: "bot@fluxbridge.dev"},
+	Subject:   "Deploy api to production",
+	Body:      "Image ghcr.io/acme/api:1.2.3 requested from the UI.",
+	Trailers:  [][2]string{{"Fluxbridge-Deploy-Id", "42"}, {"Requested-By", "alice"}},
+}
+
+// gitEnv keeps the user's and system's git config out of the CLI runs.
+var gitEnv = append(os.Environ(),
+	"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
+	"GIT_AUTHOR_NAME=Cli User", "GIT_AUTHOR_EMAIL=cli@example.com",
+	"GIT_COMMITTER_NAME=Cli User", "GIT_COMMITTER_EMAIL=cli@example.com",
+)
+
+// gitCLI runs the git CLI in dir and returns its trimmed output.
+func gitCLI(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv
+	out, err := cmd.CombinedOutput()
+	require.NoError(tb, err, "git %s: %s", strings.Join(args, " "), out)
+	return strings.TrimSpace(string(out))
+}
+
+// server is a gittestserver on loopback plus the bits tests look at.
+type server struct {
+	*gittestserver.GitServer
+	requests atomic.Int64 // HTTP requests seen
+}
+
+// newServer starts an auto-creating HTTP git server; setup runs before
+// it starts (e.g. to enable auth or install a hook).
+func newServer(tb testing.TB, setup ...func(*gittestserver.GitServer)) *server {
+	tb.Helper()
+	gs, err := gittestserver.NewTempGitServer()
+	require.NoError(tb, err)
+	s := &server{GitServer: gs.AutoCreate()}
+	gs.AddHTTPMiddlewares(func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.requests.Add(1)
+			h.ServeHTTP(w, r)
+		})
+	})
+	for _, f := range setup {
+		f(gs)
+	}
+	require.NoError(tb, gs.StartHTTP())
+	tb.Cleanup(func() {
+		gs.StopHTTP()
+		_ = os.RemoveAll(gs.Root())
+	})
+	return s
+}
+
+// url returns the HTTP URL of the repository name.
+func (s *server) url(name string) string { return s.HTTPAddress() + "/" + name + ".git" }
+
+// bare returns the path of the repository name on the server's disk,
+// which the git CLI reads to check what was pushed.
+func (s *server) bare(name string) string { return filepath.Join(s.Root(), name+".git") }
+
+// git runs the git CLI against the bare repository name.
+func (s *server) git(tb testing.TB, name string, args ...string) string {
+	tb.Helper()
+	return gitCLI(tb, s.bare(name), args...)
+}
+
+// seed pushes one commit with files to branch main of repository name
+// using the git CLI, and returns a working clone of it.
+func seed(tb testing.TB, url string, files map[string]string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	gitCLI(tb, dir, "init", "-q", "-b", "main")
+	for p, c := range files {
+		writeFile(tb, filepath.Join(dir, p), c)
+	}
+	gitCLI(tb, dir, "add", "-A")
+	gitCLI(tb, dir, "commit", "-q", "--allow-empty", "-m", "initial")
+	gitCLI(tb, dir, "push", "-q", url, "main")
+	return dir
+}
+
+// writeFile writes content at p, creating parent directories.
+func writeFile(tb testing.TB, p, content string) {
+	tb.Helper()
+	require.NoError(tb, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(tb, os.WriteFile(p, []byte(content), 0o644))
+}
+
+// repoAt returns a Repo for branch main at url.
+func repoAt(url string) Repo { return Repo{URL: url, Branch: "main"} }
+
+// newTestWriter returns a Writer caching under a temporary directory.
+func newTestWriter(tb testing.TB, opts ...Option) *Writer {
+	tb.Helper()
+	return NewWriter(tb.TempDir(), opts...)
+}
+
+// selfSignedCert returns a PEM certificate and key for 127.0.0.1 that is
+// also its own CA.
+func selfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(tb, err)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(tb, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(tb, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// marked returns Mark(content) as a string, for expected file contents.
+func marked(content string) string { return string(Mark([]byte(content))) }
