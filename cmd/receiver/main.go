@@ -1,0 +1,101 @@
+// Command receiver serves fluxbridge's HTTP side: the Flux notification-controller webhook and
+// the JSON API. It writes rows and enqueues River jobs; the worker runs them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/fluxbridge/fluxbridge/internal/config"
+	"github.com/fluxbridge/fluxbridge/internal/handlers"
+	"github.com/fluxbridge/fluxbridge/internal/logging"
+	"github.com/fluxbridge/fluxbridge/internal/metrics"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+	"github.com/fluxbridge/fluxbridge/migrations"
+)
+
+// HTTP server limits.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10 // 64 KiB
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "receiver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.LogFormat, cfg.LogLevel, "receiver")
+	if err != nil {
+		return err
+	}
+	log.Info().Str("config", cfg.String()).Msg("starting")
+
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if *cfg.MigrateOnStart {
+		res, err := migrations.Up(ctx, pool)
+		if err != nil {
+			return err
+		}
+		log.Info().Strs("goose", res.Goose).Ints("river", res.River).Msg("migrated")
+	}
+
+	// Insert-only River client: no queues, so it never works jobs.
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logging.Slog(log)})
+	if err != nil {
+		return fmt.Errorf("river client: %w", err)
+	}
+	tokens := make(map[string][]byte, len(cfg.Clusters))
+	for _, c := range cfg.Clusters {
+		tokens[c.Name] = []byte(c.WebhookToken)
+	}
+	h := handlers.New(handlers.Deps{
+		Store: store.New(pool), River: rc, WebhookTokens: tokens, Metrics: metrics.New(), Logger: log,
+	})
+	srv := &http.Server{
+		Addr: cfg.ListenAddr, Handler: h.Routes(),
+		ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
+		IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info().Str("addr", cfg.ListenAddr).Msg("listening")
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

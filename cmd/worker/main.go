@@ -1,0 +1,107 @@
+// Command worker runs fluxbridge's River jobs: Flux event processing, and later commit-and-push,
+// reconciles, rollbacks, alerts, backups and scans. It serves /metrics and /healthz on its own
+// address.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/fluxbridge/fluxbridge/internal/config"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
+	"github.com/fluxbridge/fluxbridge/internal/logging"
+	"github.com/fluxbridge/fluxbridge/internal/metrics"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+	"github.com/fluxbridge/fluxbridge/migrations"
+)
+
+const (
+	readHeaderTimeout = 5 * time.Second
+	maxHeaderBytes    = 16 << 10 // 16 KiB
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.LogFormat, cfg.LogLevel, "worker")
+	if err != nil {
+		return err
+	}
+	log.Info().Str("config", cfg.String()).Msg("starting")
+
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if *cfg.MigrateOnStart {
+		if _, err := migrations.Up(ctx, pool); err != nil {
+			return err
+		}
+	}
+
+	m := metrics.New()
+	workers := river.NewWorkers()
+	if err := jobs.Register(workers, jobs.Deps{Store: store.New(pool), Metrics: m}); err != nil {
+		return fmt.Errorf("register workers: %w", err)
+	}
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger:     logging.Slog(log),
+		Queues:     jobs.Queues(),
+		Workers:    workers,
+		Middleware: jobs.Middleware(log, m),
+	})
+	if err != nil {
+		return fmt.Errorf("river client: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	srv := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: readHeaderTimeout, MaxHeaderBytes: maxHeaderBytes}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+
+	if err := rc.Start(ctx); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+	log.Info().Str("metrics_addr", cfg.MetricsAddr).Msg("working")
+
+	select {
+	case err := <-errc:
+		_ = rc.Stop(context.WithoutCancel(ctx))
+		return fmt.Errorf("serve metrics: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
+	defer cancel()
+	if err := rc.Stop(sctx); err != nil {
+		log.Warn().Err(err).Msg("soft stop timed out; cancelling running jobs")
+		_ = rc.StopAndCancel(context.Background())
+	}
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+// Package config turns the fluxbridge config file and environment variables into typed settings.
+//
+// The file (path in FLUXBRIDGE_CONFIG) holds what has structure: the clusters and their webhook
+// tokens. Environment variables override the scalar settings, so a container can be configured
+// without a file. Secrets can be given inline or, better, as files (`…File` keys, `…_FILE` vars).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Defaults for settings that have one.
+const (
+	DefaultListenAddr      = "127.0.0.1:8080"
+	DefaultMetricsAddr     = "127.0.0.1:9090"
+	DefaultFluxNamespace   = "flux-system"
+	DefaultShutdownTimeout = 20 * time.Second
+	minTokenLen            = 16 // bytes; shorter webhook tokens are guessable
+)
+
+// Config is the complete set of settings of the receiver and the worker.
+type Config struct {
+	// ListenAddr is the receiver's HTTP address.
+	ListenAddr string `json:"listenAddr"`
+	// MetricsAddr is where the worker serves /metrics and /healthz.
+	MetricsAddr string `json:"metricsAddr"`
+	// DatabaseURL is the Postgres connection string (a secret: it may hold a password).
+	DatabaseURL string `json:"databaseURL"`
+	// LogFormat is "json" (default) or "console".
+	LogFormat string `json:"logFormat"`
+	// LogLevel is a zerolog level name; default "info".
+	LogLevel string `json:"logLevel"`
+	// MigrateOnStart applies pending migrations when a process starts; default true.
+	MigrateOnStart *bool `json:"migrateOnStart"`
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout Duration `json:"shutdownTimeout"`
+	// Clusters are the Kubernetes clusters whose Flux reports to this fluxbridge.
+	Clusters []Cluster `json:"clusters"`
+}
+
+// Cluster is one Kubernetes cluster running Flux.
+type Cluster struct {
+	// Name identifies the cluster in URLs (/hooks/flux/{name}) and rows; a DNS label.
+	Name string `json:"name"`
+	// WebhookToken is the notification-controller Provider token for this cluster: the HMAC key of
+	// a generic-hmac Provider, or the bearer token of a generic one.
+	WebhookToken string `json:"webhookToken,omitempty"`
+	// WebhookTokenFile names a file holding WebhookToken (trailing newline trimmed).
+	WebhookTokenFile string `json:"webhookTokenFile,omitempty"`
+	// Kubeconfig is a kubeconfig path, "in-cluster", or empty when the cluster is webhook-only.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// FluxNamespace is where Flux runs in that cluster; default flux-system.
+	FluxNamespace string `json:"fluxNamespace,omitempty"`
+}
+
+// Duration is a time.Duration that reads "30s" from YAML.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Load reads the config file named by FLUXBRIDGE_CONFIG (if set), applies environment overrides
+// and defaults, resolves `…File` secrets and validates the result.
+func Load(getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	if path := getenv("FLUXBRIDGE_CONFIG"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		if err := yaml.UnmarshalStrict(b, c); err != nil {
+			return nil, fmt.Errorf("parse config %s: %w", path, err)
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	if err := c.resolveFiles(); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	set := func(dst *string, key string) error {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+		if f := getenv(key + "_FILE"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("%s_FILE: %w", key, err)
+			}
+			*dst = strings.TrimRight(string(b), "\r\n")
+		}
+		return nil
+	}
+	for key, dst := range map[string]*string{
+		"LISTEN_ADDR": &c.ListenAddr, "METRICS_ADDR": &c.MetricsAddr, "DATABASE_URL": &c.DatabaseURL,
+		"LOG_FORMAT": &c.LogFormat, "LOG_LEVEL": &c.LogLevel,
+	} {
+		if err := set(dst, key); err != nil {
+			return err
+		}
+	}
+	if v := getenv("MIGRATE_ON_START"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("MIGRATE_ON_START=%q: want true or false", v)
+		}
+		c.MigrateOnStart = &b
+	}
+	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("SHUTDOWN_TIMEOUT=%q: %w", v, err)
+		}
+		c.ShutdownTimeout.Duration = d
+	}
+	return nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.ListenAddr == "" {
+		c.ListenAddr = DefaultListenAddr
+	}
+	if c.MetricsAddr == "" {
+		c.MetricsAddr = DefaultMetricsAddr
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.MigrateOnStart == nil {
+		t := true
+		c.MigrateOnStart = &t
+	}
+	if c.ShutdownTimeout.Duration == 0 {
+		c.ShutdownTimeout.Duration = DefaultShutdownTimeout
+	}
+	for i := range c.Clusters {
+		if c.Clusters[i].FluxNamespace == "" {
+			c.Clusters[i].FluxNamespace = DefaultFluxNamespace
+		}
+	}
+}
+
+func (c *Config) resolveFiles() error {
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		if cl.WebhookTokenFile == "" {
+			continue
+		}
+		if cl.WebhookToken != "" {
+			return fmt.Errorf("cluster %q: set webhookToken or webhookTokenFile, not both", cl.Name)
+		}
+		b, err := os.ReadFile(cl.WebhookTokenFile)
+		if err != nil {
+			return fmt.Errorf("cluster %q: webhookTokenFile: %w", cl.Name, err)
+		}
+		cl.WebhookToken = strings.TrimRight(string(b), "\r\n")
+	}
+	return nil
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Validate reports every problem in the settings at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL is required (or databaseURL in the config file)"))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		errs = append(errs, fmt.Errorf("logFormat %q: want json or console", c.LogFormat))
+	}
+	seen := map[string]bool{}
+	for i, cl := range c.Clusters {
+		switch {
+		case !dnsLabel.MatchString(cl.Name):
+			errs = append(errs, fmt.Errorf("clusters[%d].name %q: want a DNS label (lowercase letters, digits, '-')", i, cl.Name))
+		case seen[cl.Name]:
+			errs = append(errs, fmt.Errorf("clusters[%d].name %q: duplicate", i, cl.Name))
+		}
+		seen[cl.Name] = true
+		if len(cl.WebhookToken) < minTokenLen {
+			errs = append(errs, fmt.Errorf("cluster %q: webhook token must be at least %d bytes", cl.Name, minTokenLen))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Cluster returns the named cluster.
+func (c *Config) Cluster(name string) (Cluster, bool) {
+	for _, cl := range c.Clusters {
+		if cl.Name == name {
+			return cl, true
+		}
+	}
+	return Cluster{}, false
+}
+
+// String prints the settings with every secret redacted, for the startup log.
+func (c *Config) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listenAddr=%s metricsAddr=%s databaseURL=%s logFormat=%s logLevel=%s migrateOnStart=%t clusters=[",
+		c.ListenAddr, c.MetricsAddr, redactURL(c.DatabaseURL), c.LogFormat, c.LogLevel, *c.MigrateOnStart)
+	for i, cl := range c.Clusters {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%s(token=[redacted] kubeconfig=%q ns=%s)", cl.Name, cl.Kubeconfig, cl.FluxNamespace)
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+var urlPassword = regexp.MustCompile(`(://[^:/@]*:)[^@]*@`)
+
+func redactURL(u string) string {
+	u = urlPassword.ReplaceAllString(u, "${1}[redacted]@")
+	return regexp.MustCompile(`(?i)(password=)[^&\s]*`).ReplaceAllString(u, "${1}[redacted]")
+}

@@ -1,0 +1,170 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// page is the body of a list endpoint: the items and, when more may follow, the cursor to
+// pass as ?before= for the next page.
+type page[T any] struct {
+	Items      []T    `json:"items"`
+	NextBefore *int64 `json:"next_before,omitempty"`
+}
+
+func pageOf[T any](items []T, limit int, id func(T) int64) page[T] {
+	p := page[T]{Items: items}
+	if len(items) == limit && limit > 0 {
+		next := id(items[len(items)-1])
+		p.NextBefore = &next
+	}
+	return p
+}
+
+var (
+	resourceKinds = []string{"GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket",
+		"Kustomization", "HelmRelease", "ImageRepository", "ImagePolicy", "ImageUpdateAutomation"}
+	resourceStatuses = []string{"unknown", "ready", "reconciling", "failed", "suspended"}
+	methods          = []string{store.MethodManual, store.MethodGitopsUI, store.MethodGitopsGit}
+	deployStatuses   = []string{store.DeployPending, store.DeployAwaitingApproval, store.DeployPushed,
+		store.DeploySucceeded, store.DeployFailed, store.DeployCancelled, store.DeployRejected}
+	actorTypes = []string{store.ActorUser, store.ActorToken, store.ActorFlux, store.ActorSystem}
+)
+
+// listResources lists GitOps resources with their status, grouped by cluster (the order).
+func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	f := store.ResourceFilter{
+		ProjectID: p.int64("project_id"), EnvironmentID: p.int64("environment_id"), Cluster: p.str("cluster"),
+		Kind: p.oneOf("kind", resourceKinds...), Status: p.oneOf("status", resourceStatuses...),
+	}
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListResources(r.Context(), h.store.Pool(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[store.Resource]{Items: items})
+}
+
+func (h *Handler) getResource(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	id := p.id("id")
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	res, err := h.store.ResourceByID(r.Context(), h.store.Pool(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// listDeployments lists deployments newest first, filtered and paged by ?before=<id>.
+func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	f := store.DeploymentFilter{
+		ProjectID: p.int64("project_id"), EnvironmentID: p.int64("environment_id"), ResourceID: p.int64("resource_id"),
+		Method: p.oneOf("method", methods...), Status: p.oneOf("status", deployStatuses...),
+		BeforeID: p.int64("before"), Limit: p.limit(),
+	}
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListDeployments(r.Context(), h.store.Pool(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pageOf(items, f.Limit, func(d store.Deployment) int64 { return d.ID }))
+}
+
+func (h *Handler) getDeployment(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	id := p.id("id")
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	d, err := h.store.DeploymentByID(r.Context(), h.store.Pool(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// listRepositories lists repositories with their Flux sync status.
+func (h *Handler) listRepositories(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	projectID := p.int64("project_id")
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListRepositories(r.Context(), h.store.Pool(), projectID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[store.Repository]{Items: items})
+}
+
+func (h *Handler) getRepository(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	id := p.id("id")
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	repo, err := h.store.RepositoryByID(r.Context(), h.store.Pool(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, repo)
+}
+
+// listAudit pages through the audit log, newest first.
+func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	f := store.AuditFilter{
+		ProjectID: p.int64("project_id"), EnvironmentID: p.int64("environment_id"),
+		ActorType: p.oneOf("actor_type", actorTypes...), Action: p.str("action"),
+		TargetType: p.str("target_type"), TargetID: p.str("target_id"), Cluster: p.str("cluster"),
+		Since: p.time("since"), Until: p.time("until"), BeforeID: p.int64("before"), Limit: p.limit(),
+	}
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListAudit(r.Context(), h.store.Pool(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pageOf(items, f.Limit, func(e store.AuditEntry) int64 { return e.ID }))
+}
+
+// listNotifications lists in-app notifications newest first.
+func (h *Handler) listNotifications(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	projectID, limit := p.int64("project_id"), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListNotifications(r.Context(), h.store.Pool(), projectID, limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[store.Notification]{Items: items})
+}

@@ -1,0 +1,262 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	eventv1 "github.com/fluxcd/pkg/apis/event/v1"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/fluxbridge/fluxbridge/internal/fluxevent"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// FluxEventArgs asks the worker to process one stored Flux event (flux_events.id).
+type FluxEventArgs struct {
+	EventID int64 `json:"event_id"`
+}
+
+// Kind implements river.JobArgs.
+func (FluxEventArgs) Kind() string { return "flux_event" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (FluxEventArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueEvents, MaxAttempts: 10}
+}
+
+// FluxEventWorker turns a Flux event into platform state: an audit row, the resource's status,
+// the repository's sync status, gitops deployments and failure notifications. It runs in one
+// transaction with the event row locked and marks the event processed, so a second delivery of
+// the job changes nothing.
+type FluxEventWorker struct {
+	river.WorkerDefaults[FluxEventArgs]
+	Store      *store.Store
+	IsAncestor AncestorFunc
+}
+
+// Timeout bounds one event; it is mostly SQL, plus an optional ancestor check in Git.
+func (w *FluxEventWorker) Timeout(*river.Job[FluxEventArgs]) time.Duration { return time.Minute }
+
+// Work implements river.Worker.
+func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs]) error {
+	return w.Store.WithTx(ctx, func(tx pgx.Tx) error {
+		row, err := w.Store.LockFluxEvent(ctx, tx, job.Args.EventID)
+		if errors.Is(err, store.ErrNotFound) {
+			return river.JobCancel(err) // nothing to process, ever
+		}
+		if err != nil {
+			return err
+		}
+		if row.ProcessedAt != nil {
+			return nil
+		}
+		if err := w.process(ctx, tx, row); err != nil {
+			return fmt.Errorf("process flux event %d: %w", row.ID, err)
+		}
+		return w.Store.MarkFluxEventProcessed(ctx, tx, row.ID)
+	})
+}
+
+// eventOf rebuilds the decoded event from its stored row.
+func eventOf(r *store.FluxEvent) *fluxevent.Event {
+	return &fluxevent.Event{Event: eventv1.Event{
+		InvolvedObject: corev1.ObjectReference{
+			APIVersion: r.APIVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, UID: types.UID(r.UID),
+		},
+		Severity: r.Severity, Timestamp: metav1.NewTime(r.EventTime), Message: r.Message, Reason: r.Reason,
+		Metadata: r.Metadata, ReportingController: r.ReportingController,
+	}}
+}
+
+func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.FluxEvent) error {
+	ev := eventOf(row)
+	ref := store.ObjectRef{Cluster: row.Cluster, Kind: row.Kind, Namespace: row.Namespace, Name: row.Name}
+	res, err := w.Store.LockResourceByRef(ctx, tx, ref)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		res = nil // an object fluxbridge does not manage: audited, nothing else
+	case err != nil:
+		return err
+	}
+	status := ev.Status()
+
+	if err := w.audit(ctx, tx, row, ev, res); err != nil {
+		return err
+	}
+	if res == nil {
+		if status == fluxevent.StatusFailed {
+			return w.notifyFailure(ctx, tx, row, ev, nil)
+		}
+		return nil
+	}
+
+	prevStatus, prevMessage := res.Status, res.StatusMessage
+	upd := store.StatusUpdate{Reason: ev.Reason, Message: ev.Message, Revision: ev.Revision(), ObservedAt: row.EventTime, UID: row.UID}
+	if status != fluxevent.StatusUnknown {
+		upd.Status = string(status)
+	}
+	fresh, err := w.Store.ApplyResourceStatus(ctx, tx, res.ID, upd)
+	if err != nil {
+		return err
+	}
+
+	if fluxevent.IsSource(res.Kind) && res.RepositoryID != nil && status != fluxevent.StatusUnknown {
+		if _, err := w.Store.ApplyRepositorySync(ctx, tx, *res.RepositoryID, syncStatusOf(status), ev.Message, ev.Revision(), row.EventTime); err != nil {
+			return err
+		}
+	}
+
+	if fluxevent.IsApplier(res.Kind) {
+		switch {
+		case ev.Applied():
+			if err := w.recordDeployment(ctx, tx, row, ev, res, store.DeploySucceeded); err != nil {
+				return err
+			}
+		case status == fluxevent.StatusFailed && ev.Revision() != "":
+			if err := w.recordDeployment(ctx, tx, row, ev, res, store.DeployFailed); err != nil {
+				return err
+			}
+		}
+	}
+
+	// Notify on a new failure, not on every retry Flux makes of the same one; an out-of-order
+	// (stale) event never notifies.
+	if status == fluxevent.StatusFailed && fresh && (prevStatus != string(fluxevent.StatusFailed) || prevMessage != ev.Message) {
+		return w.notifyFailure(ctx, tx, row, ev, res)
+	}
+	return nil
+}
+
+func syncStatusOf(s fluxevent.Status) string {
+	switch s {
+	case fluxevent.StatusReady:
+		return store.SyncSynced
+	case fluxevent.StatusFailed:
+		return store.SyncFailed
+	case fluxevent.StatusReconciling:
+		return store.SyncSyncing
+	}
+	return store.SyncUnknown
+}
+
+// recordDeployment settles the deployments an applier's success or failure at a revision
+// concerns. Open gitops-ui deployments whose commit is the reported one, or an ancestor of it
+// (Flux skips intermediate commits), take the outcome. Otherwise the change came straight from
+// Git, and exactly one gitops-git deployment is recorded for (resource, revision).
+func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource, status string) error {
+	sha := ev.CommitSHA()
+	rev := ev.Revision()
+	matched := false
+	if sha != "" {
+		open, err := w.Store.OpenUIDeployments(ctx, tx, res.ID)
+		if err != nil {
+			return err
+		}
+		for _, d := range open {
+			ok, err := w.covers(ctx, res, d.CommitSHA, sha)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if err := w.Store.FinishDeployment(ctx, tx, d.ID, status, rev, ev.Message, row.EventTime); err != nil {
+				return err
+			}
+			if err := w.auditDeployment(ctx, tx, row, res, d.ID, status, rev, store.MethodGitopsUI); err != nil {
+				return err
+			}
+			matched = true
+		}
+		if !matched {
+			done, err := w.Store.HasUIDeploymentOfCommit(ctx, tx, res.ID, sha)
+			if err != nil {
+				return err
+			}
+			matched = done // a re-reconcile of a revision a UI deployment already covers
+		}
+	}
+	if matched {
+		return nil
+	}
+	d, changed, err := w.Store.RecordGitDeployment(ctx, tx, store.NewDeployment{
+		ProjectID: res.ProjectID, EnvironmentID: *res.EnvironmentID, GitopsResourceID: &res.ID,
+		Status: status, Revision: rev, CommitSHA: sha, Message: ev.Message,
+	}, row.EventTime)
+	if err != nil || !changed {
+		return err
+	}
+	return w.auditDeployment(ctx, tx, row, res, d.ID, status, rev, store.MethodGitopsGit)
+}
+
+// covers tells whether a deployment of commit deployed is included in the applied commit.
+func (w *FluxEventWorker) covers(ctx context.Context, res *store.Resource, deployed, applied string) (bool, error) {
+	if deployed == applied {
+		return true, nil
+	}
+	if w.IsAncestor == nil || res.RepositoryID == nil {
+		return false, nil
+	}
+	ok, err := w.IsAncestor(ctx, *res.RepositoryID, deployed, applied)
+	if err != nil {
+		return false, fmt.Errorf("is %s an ancestor of %s: %w", deployed, applied, err)
+	}
+	return ok, nil
+}
+
+func (w *FluxEventWorker) audit(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource) error {
+	details, err := json.Marshal(map[string]any{
+		"event_id": row.ID, "severity": row.Severity, "reason": row.Reason, "revision": ev.Revision(),
+		"metadata": row.Metadata, "reporting_controller": row.ReportingController, "object_uid": row.UID,
+		"managed": res != nil,
+	})
+	if err != nil {
+		return err
+	}
+	e := store.AuditEntry{
+		At: row.EventTime, ActorType: store.ActorFlux, ActorName: row.ReportingController,
+		Action: "flux." + row.Reason, TargetType: row.Kind, TargetID: row.Namespace + "/" + row.Name,
+		Cluster: row.Cluster, Message: row.Message, Details: details,
+	}
+	if res != nil {
+		e.ProjectID, e.EnvironmentID = &res.ProjectID, res.EnvironmentID
+	}
+	_, err = w.Store.InsertAudit(ctx, tx, e)
+	return err
+}
+
+func (w *FluxEventWorker) auditDeployment(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, res *store.Resource, id int64, status, rev, method string) error {
+	details, _ := json.Marshal(map[string]any{"event_id": row.ID, "revision": rev, "method": method, "status": status})
+	_, err := w.Store.InsertAudit(ctx, tx, store.AuditEntry{
+		ActorType: store.ActorFlux, ActorName: row.ReportingController, Action: "deployment." + status,
+		TargetType: "deployment", TargetID: fmt.Sprint(id), ProjectID: &res.ProjectID, EnvironmentID: res.EnvironmentID,
+		Cluster: row.Cluster, Message: fmt.Sprintf("%s %s/%s %s revision %s", res.Kind, res.Namespace, res.Name, status, rev),
+		Details: details,
+	})
+	return err
+}
+
+func (w *FluxEventWorker) notifyFailure(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource) error {
+	n := store.Notification{
+		Severity:   "error",
+		Title:      fmt.Sprintf("%s %s/%s failed in cluster %s: %s", row.Kind, row.Namespace, row.Name, row.Cluster, row.Reason),
+		Body:       row.Message,
+		TargetType: "flux_event", TargetID: fmt.Sprint(row.ID),
+	}
+	if hint := fluxevent.Hint(ev.Reason); hint != "" {
+		n.Body += "\n\nHow to fix: " + hint
+	}
+	if res != nil {
+		n.ProjectID, n.EnvironmentID = &res.ProjectID, res.EnvironmentID
+		n.TargetType, n.TargetID = "gitops_resource", fmt.Sprint(res.ID)
+	}
+	_, err := w.Store.InsertNotification(ctx, tx, n)
+	return err
+}

@@ -1,0 +1,88 @@
+// Package jobs holds fluxbridge's durable River jobs: one file per kind (XxxArgs + XxxWorker),
+// the queues they run on, and Register, which adds every worker to a River Workers bundle.
+//
+// Args carry IDs, never payloads or secrets; kinds are snake_case and never renamed, because
+// they are stored in river_job.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/rs/zerolog"
+
+	"github.com/fluxbridge/fluxbridge/internal/metrics"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// Queues. Flux events are many and small; Git pushes run one at a time per worker process.
+const (
+	QueueEvents = "events"
+	QueueGit    = "git"
+)
+
+// Queues returns the queue configuration of a worker process.
+func Queues() map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{
+		river.QueueDefault: {MaxWorkers: 10},
+		QueueEvents:        {MaxWorkers: 20},
+		QueueGit:           {MaxWorkers: 1},
+	}
+}
+
+// AncestorFunc tells whether commit ancestor is an ancestor of (or equal to) descendant in the
+// repository with the given ID. It lets the event job match a UI deployment to a later commit
+// that Flux applied (Flux skips intermediate commits).
+type AncestorFunc func(ctx context.Context, repositoryID int64, ancestor, descendant string) (bool, error)
+
+// Deps are what the workers need.
+type Deps struct {
+	Store   *store.Store
+	Metrics *metrics.Metrics // optional
+	// IsAncestor is optional; without it a UI deployment matches only its exact commit.
+	IsAncestor AncestorFunc
+}
+
+// Register adds every worker to workers.
+func Register(workers *river.Workers, d Deps) error {
+	return errors.Join(
+		river.AddWorkerSafely(workers, &FluxEventWorker{Store: d.Store, IsAncestor: d.IsAncestor}),
+	)
+}
+
+// Middleware returns the worker middleware of a worker process: a context logger carrying the
+// job's id, kind and attempt, and job metrics.
+func Middleware(log zerolog.Logger, m *metrics.Metrics) []rivertype.Middleware {
+	return []rivertype.Middleware{&jobMiddleware{log: log, metrics: m}}
+}
+
+type jobMiddleware struct {
+	river.MiddlewareDefaults
+	log     zerolog.Logger
+	metrics *metrics.Metrics
+}
+
+func (mw *jobMiddleware) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	l := mw.log.With().Int64("job_id", job.ID).Str("kind", job.Kind).Int("attempt", job.Attempt).Logger()
+	ctx = l.WithContext(ctx)
+	start := time.Now()
+	err := doInner(ctx)
+	outcome := "ok"
+	var cancel *river.JobCancelError
+	var snooze *river.JobSnoozeError
+	switch {
+	case errors.As(err, &snooze):
+		outcome = "snooze"
+	case errors.As(err, &cancel):
+		outcome = "cancel"
+		l.Warn().Err(err).Msg("job cancelled")
+	case err != nil:
+		outcome = "error"
+		l.Warn().Err(err).Msg("job failed; river will retry")
+	}
+	mw.metrics.ObserveJob(job.Kind, outcome, time.Since(start))
+	return err
+}

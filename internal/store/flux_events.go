@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// FluxEvent is one delivery from notification-controller, as stored in the inbox.
+type FluxEvent struct {
+	ID                  int64             `db:"id" json:"id"`
+	Cluster             string            `db:"cluster" json:"cluster"`
+	Fingerprint         []byte            `db:"fingerprint" json:"-"`
+	ReceivedAt          time.Time         `db:"received_at" json:"received_at"`
+	EventTime           time.Time         `db:"event_time" json:"event_time"`
+	APIVersion          string            `db:"api_version" json:"api_version"`
+	Kind                string            `db:"kind" json:"kind"`
+	Namespace           string            `db:"namespace" json:"namespace"`
+	Name                string            `db:"name" json:"name"`
+	UID                 string            `db:"uid" json:"uid"`
+	Severity            string            `db:"severity" json:"severity"`
+	Reason              string            `db:"reason" json:"reason"`
+	Message             string            `db:"message" json:"message"`
+	Revision            string            `db:"revision" json:"revision"`
+	ReportingController string            `db:"reporting_controller" json:"reporting_controller"`
+	Metadata            map[string]string `db:"metadata" json:"metadata"`
+	ProcessedAt         *time.Time        `db:"processed_at" json:"processed_at"`
+}
+
+// InsertFluxEvent stores e unless an event with the same fingerprint is already stored. It
+// returns the new row's ID and true, or 0 and false for a redelivery.
+func (s *Store) InsertFluxEvent(ctx context.Context, db DBTX, e *FluxEvent) (int64, bool, error) {
+	md, err := json.Marshal(e.Metadata)
+	if err != nil {
+		return 0, false, fmt.Errorf("encode metadata: %w", err)
+	}
+	rows, err := db.Query(ctx, `
+		INSERT INTO flux_events (cluster, fingerprint, event_time, api_version, kind, namespace, name, uid,
+			severity, reason, message, revision, reporting_controller, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		ON CONFLICT (fingerprint) DO NOTHING
+		RETURNING id`,
+		e.Cluster, e.Fingerprint, e.EventTime, e.APIVersion, e.Kind, e.Namespace, e.Name, e.UID,
+		e.Severity, e.Reason, e.Message, e.Revision, e.ReportingController, md)
+	if err != nil {
+		return 0, false, fmt.Errorf("insert flux event: %w", err)
+	}
+	ids, err := collectInt64(rows)
+	if err != nil {
+		return 0, false, fmt.Errorf("insert flux event: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, false, nil
+	}
+	return ids[0], true, nil
+}
+
+// LockFluxEvent reads an event and locks its row until the transaction ends, so that two
+// workers handed the same event (River delivers at least once) process it one after the other.
+func (s *Store) LockFluxEvent(ctx context.Context, db DBTX, id int64) (*FluxEvent, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM flux_events WHERE id = $1 FOR UPDATE`, id)
+	e, err := collectOne[FluxEvent](rows)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("flux event %d", id))
+	}
+	return e, nil
+}
+
+// MarkFluxEventProcessed records that the worker has handled the event.
+func (s *Store) MarkFluxEventProcessed(ctx context.Context, db DBTX, id int64) error {
+	_, err := db.Exec(ctx, `UPDATE flux_events SET processed_at = now() WHERE id = $1`, id)
+	return err
+}
+
+// CountUnprocessedFluxEvents returns how many accepted events the worker has not handled yet.
+func (s *Store) CountUnprocessedFluxEvents(ctx context.Context, db DBTX) (int64, error) {
+	var n int64
+	err := db.QueryRow(ctx, `SELECT count(*) FROM flux_events WHERE processed_at IS NULL`).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Resource is one row of gitops_resources: a Flux object in one cluster, its settings in Config
+// and the last status Flux reported.
+type Resource struct {
+	ID                    int64           `db:"id" json:"id"`
+	ProjectID             int64           `db:"project_id" json:"project_id"`
+	EnvironmentID         *int64          `db:"environment_id" json:"environment_id"`
+	RepositoryID          *int64          `db:"repository_id" json:"repository_id"`
+	Cluster               string          `db:"cluster" json:"cluster"`
+	Kind                  string          `db:"kind" json:"kind"`
+	Namespace             string          `db:"namespace" json:"namespace"`
+	Name                  string          `db:"name" json:"name"`
+	Config                json.RawMessage `db:"config" json:"config"`
+	Status                string          `db:"status" json:"status"`
+	StatusReason          string          `db:"status_reason" json:"status_reason"`
+	StatusMessage         string          `db:"status_message" json:"status_message"`
+	Conditions            json.RawMessage `db:"conditions" json:"conditions"`
+	LastAppliedRevision   string          `db:"last_applied_revision" json:"last_applied_revision"`
+	LastAttemptedRevision string          `db:"last_attempted_revision" json:"last_attempted_revision"`
+	LastReconcileAt       *time.Time      `db:"last_reconcile_at" json:"last_reconcile_at"`
+	StatusObservedAt      *time.Time      `db:"status_observed_at" json:"status_observed_at"`
+	ObjectUID             string          `db:"object_uid" json:"object_uid"`
+	CreatedAt             time.Time       `db:"created_at" json:"created_at"`
+	UpdatedAt             time.Time       `db:"updated_at" json:"updated_at"`
+}
+
+// ObjectRef names a Flux object in a cluster.
+type ObjectRef struct {
+	Cluster, Kind, Namespace, Name string
+}
+
+func (r ObjectRef) String() string {
+	return fmt.Sprintf("%s %s/%s in cluster %s", r.Kind, r.Namespace, r.Name, r.Cluster)
+}
+
+// NewResource holds what CreateResource needs.
+type NewResource struct {
+	ProjectID     int64
+	EnvironmentID *int64
+	RepositoryID  *int64
+	Cluster       string
+	Kind          string
+	Namespace     string
+	Name          string
+	Config        json.RawMessage
+}
+
+// CreateResource inserts a gitops_resources row.
+func (s *Store) CreateResource(ctx context.Context, db DBTX, r NewResource) (*Resource, error) {
+	cfg := r.Config
+	if len(cfg) == 0 {
+		cfg = json.RawMessage(`{}`)
+	}
+	rows, _ := db.Query(ctx, `
+		INSERT INTO gitops_resources (project_id, environment_id, repository_id, cluster, kind, namespace, name, config)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+		r.ProjectID, r.EnvironmentID, r.RepositoryID, r.Cluster, r.Kind, r.Namespace, r.Name, cfg)
+	res, err := collectOne[Resource](rows)
+	if err != nil {
+		return nil, fmt.Errorf("insert gitops resource: %w", err)
+	}
+	return res, nil
+}
+
+// ResourceByID returns one resource.
+func (s *Store) ResourceByID(ctx context.Context, db DBTX, id int64) (*Resource, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM gitops_resources WHERE id = $1`, id)
+	r, err := collectOne[Resource](rows)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("gitops resource %d", id))
+	}
+	return r, nil
+}
+
+// LockResourceByRef returns the resource for a Flux object and locks its row until the
+// transaction ends, so status updates from concurrent events apply one at a time.
+func (s *Store) LockResourceByRef(ctx context.Context, db DBTX, ref ObjectRef) (*Resource, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT * FROM gitops_resources
+		WHERE cluster = $1 AND kind = $2 AND namespace = $3 AND name = $4
+		FOR UPDATE`, ref.Cluster, ref.Kind, ref.Namespace, ref.Name)
+	r, err := collectOne[Resource](rows)
+	if err != nil {
+		return nil, notFound(err, ref.String())
+	}
+	return r, nil
+}
+
+// ResourceFilter narrows ListResources; zero fields match everything.
+type ResourceFilter struct {
+	ProjectID     int64
+	EnvironmentID int64
+	Cluster       string
+	Kind          string
+	Status        string
+}
+
+// ListResources returns resources ordered by cluster, kind, namespace and name.
+func (s *Store) ListResources(ctx context.Context, db DBTX, f ResourceFilter) ([]Resource, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT * FROM gitops_resources
+		WHERE ($1 = 0 OR project_id = $1) AND ($2 = 0 OR environment_id = $2)
+		  AND ($3 = '' OR cluster = $3) AND ($4 = '' OR kind = $4) AND ($5 = '' OR status = $5)
+		ORDER BY cluster, kind, namespace, name`,
+		f.ProjectID, f.EnvironmentID, f.Cluster, f.Kind, f.Status)
+	out, err := collectAll[Resource](rows)
+	if err != nil {
+		return nil, fmt.Errorf("list gitops resources: %w", err)
+	}
+	return out, nil
+}
+
+// StatusUpdate is one observation of a resource's state.
+type StatusUpdate struct {
+	Status     string // "" keeps the stored status (the observation only refreshes timestamps)
+	Reason     string
+	Message    string
+	Revision   string // the revision attempted; it becomes the applied one when Status is ready
+	ObservedAt time.Time
+	UID        string
+}
+
+// ApplyResourceStatus records an observation unless a newer one is already stored (events can
+// arrive out of order). It reports whether the row changed.
+func (s *Store) ApplyResourceStatus(ctx context.Context, db DBTX, id int64, u StatusUpdate) (bool, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE gitops_resources SET
+			status                  = COALESCE(NULLIF($2, ''), status),
+			status_reason           = CASE WHEN $2 = '' THEN status_reason ELSE $3 END,
+			status_message          = CASE WHEN $2 = '' THEN status_message ELSE $4 END,
+			last_attempted_revision = COALESCE(NULLIF($5, ''), last_attempted_revision),
+			last_applied_revision   = CASE WHEN $2 = 'ready' AND $5 <> '' THEN $5 ELSE last_applied_revision END,
+			last_reconcile_at       = CASE WHEN $2 IN ('ready', 'failed') THEN $6 ELSE last_reconcile_at END,
+			status_observed_at      = $6,
+			object_uid              = COALESCE(NULLIF($7, ''), object_uid),
+			updated_at              = now()
+		WHERE id = $1 AND (status_observed_at IS NULL OR status_observed_at <= $6)`,
+		id, u.Status, u.Reason, u.Message, u.Revision, u.ObservedAt, u.UID)
+	if err != nil {
+		return false, fmt.Errorf("update status of gitops resource %d: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

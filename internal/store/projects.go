@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// User is one row of users.
+type User struct {
+	ID          int64     `db:"id" json:"id"`
+	Username    string    `db:"username" json:"username"`
+	DisplayName string    `db:"display_name" json:"display_name"`
+	Email       string    `db:"email" json:"email"`
+	IsAdmin     bool      `db:"is_admin" json:"is_admin"`
+	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+}
+
+// Project is one row of projects.
+type Project struct {
+	ID          int64     `db:"id" json:"id"`
+	Slug        string    `db:"slug" json:"slug"`
+	Name        string    `db:"name" json:"name"`
+	Description string    `db:"description" json:"description"`
+	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+}
+
+// Environment is one row of environments.
+type Environment struct {
+	ID           int64           `db:"id" json:"id"`
+	ProjectID    int64           `db:"project_id" json:"project_id"`
+	Name         string          `db:"name" json:"name"`
+	Kind         string          `db:"kind" json:"kind"`
+	Cluster      string          `db:"cluster" json:"cluster"`
+	GitopsConfig json.RawMessage `db:"gitops_config" json:"gitops_config"`
+	CreatedAt    time.Time       `db:"created_at" json:"created_at"`
+}
+
+// CreateUser inserts a user.
+func (s *Store) CreateUser(ctx context.Context, db DBTX, u User) (*User, error) {
+	rows, _ := db.Query(ctx, `
+		INSERT INTO users (username, display_name, email, is_admin) VALUES ($1, $2, $3, $4) RETURNING *`,
+		u.Username, u.DisplayName, u.Email, u.IsAdmin)
+	out, err := collectOne[User](rows)
+	if err != nil {
+		return nil, fmt.Errorf("insert user: %w", err)
+	}
+	return out, nil
+}
+
+// CreateProject inserts a project.
+func (s *Store) CreateProject(ctx context.Context, db DBTX, p Project) (*Project, error) {
+	rows, _ := db.Query(ctx, `
+		INSERT INTO projects (slug, name, description) VALUES ($1, $2, $3) RETURNING *`,
+		p.Slug, p.Name, p.Description)
+	out, err := collectOne[Project](rows)
+	if err != nil {
+		return nil, fmt.Errorf("insert project: %w", err)
+	}
+	return out, nil
+}
+
+// AddMember gives a user a role in a project (or changes it).
+func (s *Store) AddMember(ctx context.Context, db DBTX, projectID, userID int64, role string) error {
+	_, err := db.Exec(ctx, `
+		INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, $3)
+		ON CONFLICT (project_id, user_id) DO UPDATE SET role = EXCLUDED.role`, projectID, userID, role)
+	if err != nil {
+		return fmt.Errorf("add member: %w", err)
+	}
+	return nil
+}
+
+// CreateEnvironment inserts an environment.
+func (s *Store) CreateEnvironment(ctx context.Context, db DBTX, e Environment) (*Environment, error) {
+	if len(e.GitopsConfig) == 0 {
+		e.GitopsConfig = json.RawMessage(`{}`)
+	}
+	rows, _ := db.Query(ctx, `
+		INSERT INTO environments (project_id, name, kind, cluster, gitops_config) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+		e.ProjectID, e.Name, e.Kind, e.Cluster, e.GitopsConfig)
+	out, err := collectOne[Environment](rows)
+	if err != nil {
+		return nil, fmt.Errorf("insert environment: %w", err)
+	}
+	return out, nil
+}
+
+// EnvironmentByID returns one environment.
+func (s *Store) EnvironmentByID(ctx context.Context, db DBTX, id int64) (*Environment, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM environments WHERE id = $1`, id)
+	e, err := collectOne[Environment](rows)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("environment %d", id))
+	}
+	return e, nil
+}
