@@ -42,7 +42,9 @@ func (h *Handler) Routes() chi.Router {
 		r.Get("/audit", h.listAudit)
 		r.Get("/notifications", h.listNotifications)
 	})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.fail(w, r, errNotFound("no route %s %s", r.Method, r.URL.Path)) })
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, errNotFound("no route %s %s", r.Method, r.URL.Path))
+	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &httpError{Status: http.StatusMethodNotAllowed, Msg: "method " + r.Method + " not allowed on " + r.URL.Path})
 	})

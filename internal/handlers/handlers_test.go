@@ -1,0 +1,117 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fluxbridge/fluxbridge/internal/handlers"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+	"github.com/fluxbridge/fluxbridge/internal/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+var (
+	prodKey    = []byte("prod-eu-webhook-token-0123456789")
+	stagingKey = []byte("staging-webhook-token-9876543210")
+)
+
+type testBundle struct {
+	pool *pgxpool.Pool
+	st   *store.Store
+	seed *storetest.Seeded
+	srv  *httptest.Server
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	t.Parallel()
+	pool := storetest.NewDB(t)
+	st := store.New(pool)
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	require.NoError(t, err)
+	h := handlers.New(handlers.Deps{
+		Store: st, River: rc, Logger: zerolog.Nop(),
+		WebhookTokens: map[string][]byte{storetest.Cluster: prodKey, "staging": stagingKey},
+	})
+	srv := httptest.NewServer(h.Routes())
+	t.Cleanup(srv.Close)
+	return &testBundle{pool: pool, st: st, seed: storetest.Seed(t, st, pool), srv: srv}
+}
+
+// startWorker runs a River client that works jobs on the bundle's database until the test ends.
+func (b *testBundle) startWorker(t *testing.T) *river.Client[pgx.Tx] {
+	t.Helper()
+	workers := river.NewWorkers()
+	require.NoError(t, jobs.Register(workers, jobs.Deps{Store: b.st}))
+	rc, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{
+		Queues: jobs.Queues(), Workers: workers, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
+		Logger: nil,
+	})
+	require.NoError(t, err)
+	require.NoError(t, rc.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rc.Stop(ctx)
+	})
+	return rc
+}
+
+func (b *testBundle) post(t *testing.T, path string, body []byte, header map[string]string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Gotk-Component", "kustomize-controller")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	return resp, decodeBody(t, resp.Body)
+}
+
+func (b *testBundle) get(t *testing.T, path string) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(b.srv.URL + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	return resp, decodeBody(t, resp.Body)
+}
+
+func decodeBody(t *testing.T, r io.Reader) map[string]any {
+	t.Helper()
+	raw, err := io.ReadAll(r)
+	require.NoError(t, err)
+	out := map[string]any{}
+	if len(raw) > 0 && raw[0] == '{' {
+		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	}
+	return out
+}
+
+func (b *testBundle) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(context.Background(), query, args...).Scan(&n))
+	return n
+}
+
+func (b *testBundle) events(t *testing.T) int { return b.count(t, "SELECT count(*) FROM flux_events") }
+func (b *testBundle) jobs(t *testing.T) int   { return b.count(t, "SELECT count(*) FROM river_job") }
