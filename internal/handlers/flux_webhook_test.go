@@ -143,7 +143,7 @@ func TestWebhookDuplicateDelivery(t *testing.T) {
 	// The same event with the group-prefixed metadata shape is the same event.
 	prefixed := fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"metadata": map[string]any{
 		"kustomize.toolkit.fluxcd.io/revision": "main@sha1:5f6ad9ff4e1c9d3b2a7e0c8b1d2f3a4b5c6d7e8f",
-		"cluster": "prod-eu", "environment": "production"}})
+		"cluster":                              "prod-eu", "environment": "production"}})
 	resp, again := b.post(t, "/hooks/flux/"+storetest.Cluster, prefixed, map[string]string{"X-Signature": fluxeventtest.SignSHA256(prefixed, prodKey)})
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 	require.Equal(t, true, again["duplicate"])
