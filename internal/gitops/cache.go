@@ -104,11 +104,11 @@ func (c *clone) open() (*git.Repository, error) {
 	return g, nil
 }
 
-// storage returns filesystem storage for the clone. Exclusive access lets
-// go-git keep its pack and object lists in memory; the lock makes it true.
+// storage returns filesystem storage for the clone. go-git's
+// ExclusiveAccess option is left off: it re-lists every loose object after
+// each write, which made Apply slower as the cache grew.
 func (c *clone) storage() *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(osfs.New(c.dir), cache.NewObjectLRU(objectCacheBytes),
-		filesystem.Options{ExclusiveAccess: true})
+	return filesystem.NewStorage(osfs.New(c.dir), cache.NewObjectLRU(objectCacheBytes))
 }
 
 // wipe deletes the clone from disk and memory.

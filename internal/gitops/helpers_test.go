@@ -63,12 +63,7 @@ func newServer(tb testing.TB, setup ...func(*gittestserver.GitServer)) *server {
 	gs, err := gittestserver.NewTempGitServer()
 	require.NoError(tb, err)
 	s := &server{GitServer: gs.AutoCreate()}
-	gs.AddHTTPMiddlewares(func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.requests.Add(1)
-			h.ServeHTTP(w, r)
-		})
-	})
+	gs.AddHTTPMiddlewares(countRequests(s))
 	for _, f := range setup {
 		f(gs)
 	}
@@ -78,6 +73,16 @@ func newServer(tb testing.TB, setup ...func(*gittestserver.GitServer)) *server {
 		_ = os.RemoveAll(gs.Root())
 	})
 	return s
+}
+
+// countRequests counts the HTTP requests s serves.
+func countRequests(s *server) gittestserver.HTTPMiddleware {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.requests.Add(1)
+			h.ServeHTTP(w, r)
+		})
+	}
 }
 
 // url returns the HTTP URL of the repository name.
