@@ -20,7 +20,9 @@ func New(format, level, svc string) (zerolog.Logger, error) {
 	}
 	var w io.Writer = os.Stdout
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: os.Stdout, TimeFormat: time.TimeOnly}
+		fi, _ := os.Stdout.Stat()
+		tty := fi != nil && fi.Mode()&os.ModeCharDevice != 0
+		w = zerolog.ConsoleWriter{Out: os.Stdout, TimeFormat: time.TimeOnly, NoColor: !tty}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", svc).Logger(), nil
 }

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// procStopTimeout is how long processes get to stop after SIGTERM before SIGKILL.
+const procStopTimeout = 15 * time.Second
+
+type proc struct {
+	name, command string
+}
+
+// parseProcfile reads "name: command" lines; blank lines and # comments are skipped.
+func parseProcfile(path string) ([]proc, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []proc
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, cmd, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) == "" || strings.TrimSpace(cmd) == "" {
+			return nil, fmt.Errorf("%s:%d: want \"name: command\"", path, i+1)
+		}
+		out = append(out, proc{strings.TrimSpace(name), strings.TrimSpace(cmd)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no processes", path)
+	}
+	return out, nil
+}
+
+// runProcfile runs every Procfile process with the local environment until ctx ends or one of
+// them exits; then it stops the others, as foreman does.
+func runProcfile(ctx context.Context, path string) error {
+	procs, err := parseProcfile(path)
+	if err != nil {
+		return err
+	}
+	env := os.Environ()
+	if os.Getenv("DATABASE_URL") == "" {
+		srv, err := embedded(ctx)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		env = append(env, "DATABASE_URL="+srv.URL(""))
+		fmt.Printf("devenv | embedded postgres on 127.0.0.1:%d (data in %s)\n", srv.Port(), srv.DataDir())
+	}
+	if os.Getenv("FLUXBRIDGE_CONFIG") == "" {
+		cfg, err := localConfig()
+		if err != nil {
+			return err
+		}
+		env = append(env, "FLUXBRIDGE_CONFIG="+cfg)
+	}
+	if os.Getenv("LOG_FORMAT") == "" {
+		env = append(env, "LOG_FORMAT=console")
+	}
+
+	var out sync.Mutex
+	cmds := make([]*exec.Cmd, len(procs))
+	exited := make(chan string, len(procs))
+	width := 0
+	for _, p := range procs {
+		width = max(width, len(p.name))
+	}
+	for i, p := range procs {
+		cmd := exec.Command("/bin/sh", "-c", "exec "+p.command)
+		cmd.Env = env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			stopAll(cmds)
+			return fmt.Errorf("start %s: %w", p.name, err)
+		}
+		cmds[i] = cmd
+		prefix := fmt.Sprintf("%-*s | ", width, p.name)
+		go func() {
+			copyPrefixed(&out, prefix, stdout)
+			err := cmd.Wait()
+			exited <- fmt.Sprintf("%s exited: %v", p.name, err)
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Println("devenv | stopping")
+	case msg := <-exited:
+		fmt.Println("devenv | " + msg + "; stopping the others")
+	}
+	stopAll(cmds)
+	return nil
+}
+
+func copyPrefixed(mu *sync.Mutex, prefix string, r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		mu.Lock()
+		fmt.Println(prefix + sc.Text())
+		mu.Unlock()
+	}
+}
+
+func stopAll(cmds []*exec.Cmd) {
+	for _, c := range cmds {
+		if c != nil && c.Process != nil {
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(procStopTimeout)
+	for _, c := range cmds {
+		if c == nil || c.Process == nil {
+			continue
+		}
+		for syscall.Kill(c.Process.Pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// localConfig writes .data/fluxbridge.yaml on first use: one cluster, "local", with a random
+// webhook token, and prints how to point notification-controller at it.
+func localConfig() (string, error) {
+	path, err := filepath.Abs(filepath.Join(dataDir, "fluxbridge.yaml"))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	tok := make([]byte, 24)
+	if _, err := rand.Read(tok); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(tok)
+	body := fmt.Sprintf(`# Written by devenv for local runs. Point a notification-controller Provider of type
+# generic-hmac at http://<this host>:8080/hooks/flux/local with this token in its Secret.
+clusters:
+  - name: local
+    webhookToken: %s
+`, token)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return "", err
+	}
+	fmt.Printf("devenv | wrote %s (cluster \"local\", webhook token in the file)\n", path)
+	return path, nil
+}
