@@ -182,7 +182,7 @@ func TestWebhookToDeployment(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // give a wrongly enqueued job the time to show
 	require.Equal(t, before, snapshot())
 
-	resp, list := b.get(t, "/api/v1/deployments?method=gitops-git&project_id="+fmt.Sprint(b.seed.Project.ID))
+	resp, list := b.get(t, "/api/v1/projects/webapp/deployments?method=gitops-git")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	items := list["items"].([]any)
 	require.Len(t, items, 1)

@@ -36,7 +36,7 @@ var (
 func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	f := store.ResourceFilter{
-		ProjectID: p.int64("project_id"), EnvironmentID: p.int64("environment_id"), Cluster: p.str("cluster"),
+		ProjectID: scopeOf(r).projectID(), EnvironmentID: p.int64("environment_id"), Cluster: p.str("cluster"),
 		Kind: p.oneOf("kind", resourceKinds...), Status: p.oneOf("status", resourceStatuses...),
 	}
 	if p.err != nil {
@@ -59,6 +59,9 @@ func (h *Handler) getResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.store.ResourceByID(r.Context(), h.store.Pool(), id)
+	if err == nil && res.ProjectID != scopeOf(r).projectID() {
+		err = errNotFound("gitops resource %d: not found", id) // another project's: do not confirm it exists
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -70,7 +73,7 @@ func (h *Handler) getResource(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	f := store.DeploymentFilter{
-		ProjectID: p.int64("project_id"), EnvironmentID: p.int64("environment_id"), ResourceID: p.int64("resource_id"),
+		ProjectID: scopeOf(r).projectID(), EnvironmentID: p.int64("environment_id"), ResourceID: p.int64("resource_id"),
 		Method: p.oneOf("method", methods...), Status: p.oneOf("status", deployStatuses...),
 		BeforeID: p.int64("before"), Limit: p.limit(),
 	}
@@ -94,6 +97,9 @@ func (h *Handler) getDeployment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := h.store.DeploymentByID(r.Context(), h.store.Pool(), id)
+	if err == nil && d.ProjectID != scopeOf(r).projectID() {
+		err = errNotFound("deployment %d: not found", id)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -103,13 +109,7 @@ func (h *Handler) getDeployment(w http.ResponseWriter, r *http.Request) {
 
 // listRepositories lists repositories with their Flux sync status.
 func (h *Handler) listRepositories(w http.ResponseWriter, r *http.Request) {
-	p := params{r: r}
-	projectID := p.int64("project_id")
-	if p.err != nil {
-		h.fail(w, r, p.err)
-		return
-	}
-	items, err := h.store.ListRepositories(r.Context(), h.store.Pool(), projectID)
+	items, err := h.store.ListRepositories(r.Context(), h.store.Pool(), scopeOf(r).projectID())
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -125,6 +125,9 @@ func (h *Handler) getRepository(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	repo, err := h.store.RepositoryByID(r.Context(), h.store.Pool(), id)
+	if err == nil && repo.ProjectID != scopeOf(r).projectID() {
+		err = errNotFound("repository %d: not found", id)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -136,7 +139,7 @@ func (h *Handler) getRepository(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	f := store.AuditFilter{
-		ProjectID: p.int64("project_id"), EnvironmentID: p.int64("environment_id"),
+		ProjectID: scopeOf(r).projectID(), EnvironmentID: p.int64("environment_id"),
 		ActorType: p.oneOf("actor_type", actorTypes...), Action: p.str("action"),
 		TargetType: p.str("target_type"), TargetID: p.str("target_id"), Cluster: p.str("cluster"),
 		Since: p.time("since"), Until: p.time("until"), BeforeID: p.int64("before"), Limit: p.limit(),
@@ -156,15 +159,39 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
 // listNotifications lists in-app notifications newest first.
 func (h *Handler) listNotifications(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
-	projectID, limit := p.int64("project_id"), p.limit()
+	limit := p.limit()
 	if p.err != nil {
 		h.fail(w, r, p.err)
 		return
 	}
-	items, err := h.store.ListNotifications(r.Context(), h.store.Pool(), projectID, limit)
+	items, err := h.store.ListNotifications(r.Context(), h.store.Pool(), scopeOf(r).projectID(), limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, page[store.Notification]{Items: items})
+}
+
+// listProjects lists projects.
+func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request) {
+	items, err := h.store.ListProjects(r.Context(), h.store.Pool(), 0)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[store.Project]{Items: items})
+}
+
+func (h *Handler) getProject(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, scopeOf(r).Project)
+}
+
+// listEnvironments lists a project's environments.
+func (h *Handler) listEnvironments(w http.ResponseWriter, r *http.Request) {
+	items, err := h.store.ListEnvironments(r.Context(), h.store.Pool(), scopeOf(r).projectID())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[store.Environment]{Items: items})
 }

@@ -28,35 +28,58 @@ func TestReadAPI(t *testing.T) {
 	require.NoError(t, err)
 
 	t.Run("filter by method", func(t *testing.T) {
-		resp, got := b.get(t, "/api/v1/deployments?method=manual")
+		resp, got := b.get(t, "/api/v1/projects/webapp/deployments?method=manual")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Len(t, got["items"], 1)
 	})
 	t.Run("keyset paging", func(t *testing.T) {
-		resp, got := b.get(t, "/api/v1/deployments?method=gitops-ui&limit=2")
+		resp, got := b.get(t, "/api/v1/projects/webapp/deployments?method=gitops-ui&limit=2")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Len(t, got["items"], 2)
 		seen := 2
 		for got["next_before"] != nil {
-			_, got = b.get(t, fmt.Sprintf("/api/v1/deployments?method=gitops-ui&limit=2&before=%.0f", got["next_before"]))
+			_, got = b.get(t, fmt.Sprintf("/api/v1/projects/webapp/deployments?method=gitops-ui&limit=2&before=%.0f", got["next_before"]))
 			seen += len(got["items"].([]any))
 		}
 		require.Equal(t, 5, seen)
 	})
 	t.Run("resources by cluster and kind", func(t *testing.T) {
-		resp, got := b.get(t, "/api/v1/resources?cluster=prod-eu&kind=Kustomization")
+		resp, got := b.get(t, "/api/v1/projects/webapp/resources?cluster=prod-eu&kind=Kustomization")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		items := got["items"].([]any)
 		require.Len(t, items, 1)
 		require.Equal(t, "webapp-production", items[0].(map[string]any)["name"])
 	})
+	t.Run("another project's resource is not found", func(t *testing.T) {
+		other, err := b.st.CreateProject(ctx, b.pool, store.Project{Slug: "other", Name: "Other"})
+		require.NoError(t, err)
+		_ = other
+		resp, _ := b.get(t, fmt.Sprintf("/api/v1/projects/other/resources/%d", b.seed.HelmRelease.ID))
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+		resp, got := b.get(t, "/api/v1/projects/other/deployments")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Empty(t, got["items"])
+	})
+	t.Run("projects and environments", func(t *testing.T) {
+		resp, got := b.get(t, "/api/v1/projects/webapp/environments")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "production", got["items"].([]any)[0].(map[string]any)["name"])
+		resp, got = b.get(t, "/api/v1/projects/webapp")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "Web app", got["name"])
+	})
+	t.Run("all resources across projects, by cluster", func(t *testing.T) {
+		resp, got := b.get(t, "/api/v1/resources?cluster=prod-eu")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Len(t, got["items"], 3)
+	})
 	t.Run("one resource", func(t *testing.T) {
-		resp, got := b.get(t, fmt.Sprintf("/api/v1/resources/%d", b.seed.HelmRelease.ID))
+		resp, got := b.get(t, fmt.Sprintf("/api/v1/projects/webapp/resources/%d", b.seed.HelmRelease.ID))
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Equal(t, "HelmRelease", got["kind"])
 	})
 	t.Run("repositories with sync status", func(t *testing.T) {
-		resp, got := b.get(t, fmt.Sprintf("/api/v1/repositories?project_id=%d", b.seed.Project.ID))
+		resp, got := b.get(t, "/api/v1/projects/webapp/repositories")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		repo := got["items"].([]any)[0].(map[string]any)
 		require.Equal(t, "unknown", repo["flux_sync_status"])
@@ -67,17 +90,19 @@ func TestReadAPI(t *testing.T) {
 		path, field string
 		status      int
 	}{
-		{"/api/v1/deployments?method=ftp", "method", 400},
-		{"/api/v1/deployments?status=done", "status", 400},
-		{"/api/v1/deployments?project_id=abc", "project_id", 400},
-		{"/api/v1/deployments?limit=100000", "limit", 400},
-		{"/api/v1/deployments?before=-1", "before", 400},
+		{"/api/v1/projects/webapp/deployments?method=ftp", "method", 400},
+		{"/api/v1/projects/webapp/deployments?status=done", "status", 400},
+		{"/api/v1/projects/webapp/deployments?environment_id=abc", "environment_id", 400},
+		{"/api/v1/projects/webapp/deployments?limit=100000", "limit", 400},
+		{"/api/v1/projects/webapp/deployments?before=-1", "before", 400},
+		{"/api/v1/projects/webapp/resources?kind=Pod", "kind", 400},
 		{"/api/v1/resources?kind=Pod", "kind", 400},
-		{"/api/v1/audit?since=yesterday", "since", 400},
+		{"/api/v1/projects/webapp/audit?since=yesterday", "since", 400},
 		{"/api/v1/audit?actor_type=robot", "actor_type", 400},
-		{"/api/v1/resources/abc", "id", 400},
-		{"/api/v1/resources/999999", "", 404},
-		{"/api/v1/deployments/999999", "", 404},
+		{"/api/v1/projects/webapp/resources/abc", "id", 400},
+		{"/api/v1/projects/webapp/resources/999999", "", 404},
+		{"/api/v1/projects/webapp/deployments/999999", "", 404},
+		{"/api/v1/projects/nope/deployments", "", 404},
 		{"/api/v1/nothing", "", 404},
 	}
 	for _, tt := range bad {

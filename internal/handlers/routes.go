@@ -10,6 +10,37 @@ import (
 	"github.com/rs/zerolog/hlog"
 )
 
+// apiRoute is one JSON API endpoint under /api/v1 and the policy action that guards it. Every
+// API endpoint is declared here, in one table, so that authorization and audit can be checked
+// route by route (a route without a policy entry fails the RBAC matrix test).
+type apiRoute struct {
+	Method  string
+	Pattern string // chi pattern under /api/v1; {project} is a project slug, {env} an environment name
+	Action  string // policy action, "<resource>.<verb>"
+	Handler http.HandlerFunc
+}
+
+// apiRoutes lists every JSON API endpoint.
+func (h *Handler) apiRoutes() []apiRoute {
+	return []apiRoute{
+		{http.MethodGet, "/projects", "project.list", h.listProjects},
+		{http.MethodGet, "/projects/{project}", "project.get", h.getProject},
+		{http.MethodGet, "/projects/{project}/environments", "environment.list", h.listEnvironments},
+		{http.MethodGet, "/projects/{project}/repositories", "repository.list", h.listRepositories},
+		{http.MethodGet, "/projects/{project}/repositories/{id}", "repository.get", h.getRepository},
+		{http.MethodGet, "/projects/{project}/resources", "resource.list", h.listResources},
+		{http.MethodGet, "/projects/{project}/resources/{id}", "resource.get", h.getResource},
+		{http.MethodGet, "/projects/{project}/deployments", "deployment.list", h.listDeployments},
+		{http.MethodGet, "/projects/{project}/deployments/{id}", "deployment.get", h.getDeployment},
+		{http.MethodGet, "/projects/{project}/audit", "audit.list", h.listAudit},
+		{http.MethodGet, "/projects/{project}/notifications", "notification.list", h.listNotifications},
+
+		// Across projects, grouped by cluster: for platform admins.
+		{http.MethodGet, "/resources", "resource.list_all", h.listResources},
+		{http.MethodGet, "/audit", "audit.list_all", h.listAudit},
+	}
+}
+
 // Routes returns the receiver's router with every route and the shared middleware.
 func (h *Handler) Routes() chi.Router {
 	r := chi.NewRouter()
@@ -29,22 +60,16 @@ func (h *Handler) Routes() chi.Router {
 	r.Get("/readyz", h.readyz)
 	r.Method(http.MethodGet, "/metrics", h.metrics.Handler())
 
-	// notification-controller generic / generic-hmac Provider address.
+	// notification-controller generic / generic-hmac Provider address; authenticated by the
+	// cluster's token, not by API credentials.
 	r.Post("/hooks/flux/{cluster}", h.fluxEvent)
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Get("/resources", h.listResources)
-		r.Get("/resources/{id}", h.getResource)
-		r.Get("/deployments", h.listDeployments)
-		r.Get("/deployments/{id}", h.getDeployment)
-		r.Get("/repositories", h.listRepositories)
-		r.Get("/repositories/{id}", h.getRepository)
-		r.Get("/audit", h.listAudit)
-		r.Get("/notifications", h.listNotifications)
+		for _, rt := range h.apiRoutes() {
+			r.With(h.scope(rt.Action)).Method(rt.Method, rt.Pattern, rt.Handler)
+		}
 	})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, errNotFound("no route %s %s", r.Method, r.URL.Path))
-	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.fail(w, r, errNotFound("no route %s %s", r.Method, r.URL.Path)) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &httpError{Status: http.StatusMethodNotAllowed, Msg: "method " + r.Method + " not allowed on " + r.URL.Path})
 	})

@@ -96,3 +96,46 @@ func (s *Store) EnvironmentByID(ctx context.Context, db DBTX, id int64) (*Enviro
 	}
 	return e, nil
 }
+
+// ProjectBySlug returns the project with the given slug.
+func (s *Store) ProjectBySlug(ctx context.Context, db DBTX, slug string) (*Project, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM projects WHERE slug = $1`, slug)
+	p, err := collectOne[Project](rows)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("project %q", slug))
+	}
+	return p, nil
+}
+
+// ListProjects returns projects by slug; with userID > 0, only those the user is a member of.
+func (s *Store) ListProjects(ctx context.Context, db DBTX, userID int64) ([]Project, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT p.* FROM projects p
+		WHERE $1 = 0 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = $1)
+		ORDER BY p.slug`, userID)
+	out, err := collectAll[Project](rows)
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	return out, nil
+}
+
+// EnvironmentByName returns a project's environment by name.
+func (s *Store) EnvironmentByName(ctx context.Context, db DBTX, projectID int64, name string) (*Environment, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM environments WHERE project_id = $1 AND name = $2`, projectID, name)
+	e, err := collectOne[Environment](rows)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("environment %q", name))
+	}
+	return e, nil
+}
+
+// ListEnvironments returns a project's environments by name.
+func (s *Store) ListEnvironments(ctx context.Context, db DBTX, projectID int64) ([]Environment, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM environments WHERE project_id = $1 ORDER BY name`, projectID)
+	out, err := collectAll[Environment](rows)
+	if err != nil {
+		return nil, fmt.Errorf("list environments: %w", err)
+	}
+	return out, nil
+}
