@@ -69,7 +69,9 @@ func (h *Handler) Routes() chi.Router {
 			r.With(h.scope(rt.Action)).Method(rt.Method, rt.Pattern, rt.Handler)
 		}
 	})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.fail(w, r, errNotFound("no route %s %s", r.Method, r.URL.Path)) })
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, errNotFound("no route %s %s", r.Method, r.URL.Path))
+	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &httpError{Status: http.StatusMethodNotAllowed, Msg: "method " + r.Method + " not allowed on " + r.URL.Path})
 	})
