@@ -3,10 +3,13 @@ package gitops
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/stretchr/testify/require"
@@ -172,24 +175,97 @@ func TestApplyGivesUpWithNonFastForward(t *testing.T) {
 
 func TestApplyRecoversFromCorruptCache(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
-	seed(t, srv.url("app"), nil)
-	cacheDir := t.TempDir()
-	repo := repoAt(srv.url("app"))
-	_, err := NewWriter(cacheDir).Apply(context.Background(), repo, []Change{{Path: "a.yaml", Content: []byte("a: 1\n")}}, testCI)
-	require.NoError(t, err)
+	for name, damage := range map[string]func(path string) bool{
+		"every file": func(string) bool { return true },
+		"objects only": func(p string) bool {
+			return strings.Contains(p, string(filepath.Separator)+"objects"+string(filepath.Separator))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newServer(t)
+			seed(t, srv.url("app"), nil)
+			cacheDir := t.TempDir()
+			repo := repoAt(srv.url("app"))
+			_, err := NewWriter(cacheDir).Apply(context.Background(), repo, []Change{{Path: "a.yaml", Content: []byte("a: 1\n")}}, testCI)
+			require.NoError(t, err)
 
-	// Damage every object and ref file in the cache behind the Writer's back.
-	err = filepath.Walk(cacheDir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			return os.WriteFile(p, []byte("garbage"), 0o600)
-		}
-		return err
+			// Damage the cache behind the Writer's back.
+			n := 0
+			err = filepath.Walk(cacheDir, func(p string, info os.FileInfo, err error) error {
+				if err == nil && !info.IsDir() && damage(p) {
+					n++
+					return os.WriteFile(p, []byte("garbage"), 0o600)
+				}
+				return err
+			})
+			require.NoError(t, err)
+			require.NotZero(t, n)
+
+			res, err := NewWriter(cacheDir).Apply(context.Background(), repo, []Change{{Path: "b.yaml", Content: []byte("b: 1\n")}}, testCI)
+			require.NoError(t, err)
+			require.True(t, res.Changed)
+			require.Equal(t, "a.yaml\nb.yaml", srv.git(t, "app", "ls-tree", "-r", "--name-only", "main"))
+		})
+	}
+}
+
+func TestServerErrorIsReturnedNotRetried(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Bool
+	var refused atomic.Int64
+	srv := newServer(t, func(gs *gittestserver.GitServer) {
+		gs.AddHTTPMiddlewares(func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if failing.Load() {
+					refused.Add(1)
+					http.Error(w, "maintenance", http.StatusServiceUnavailable)
+					return
+				}
+				h.ServeHTTP(w, r)
+			})
+		})
 	})
+	seed(t, srv.url("app"), nil)
+	w := newTestWriter(t)
+	repo := repoAt(srv.url("app"))
+	_, err := w.ReadDir(context.Background(), repo, "", "")
 	require.NoError(t, err)
 
-	res, err := NewWriter(cacheDir).Apply(context.Background(), repo, []Change{{Path: "b.yaml", Content: []byte("b: 1\n")}}, testCI)
+	failing.Store(true)
+	for _, call := range []func() error{
+		func() error { _, err := w.ReadDir(context.Background(), repo, "", ""); return err },
+		func() error {
+			_, err := w.Apply(context.Background(), repo, []Change{{Path: "a.yaml"}}, testCI)
+			return err
+		},
+	} {
+		err := call()
+		require.Error(t, err)
+		for _, kind := range []error{ErrAuth, ErrRepoNotFound, ErrBranchNotFound, ErrNonFastForward, ErrInvalidArgument} {
+			require.NotErrorIs(t, err, kind)
+		}
+		require.Contains(t, err.Error(), "503")
+	}
+	require.Equal(t, int64(2), refused.Load(), "one request each: no re-clone, no retry")
+}
+
+func TestApplyHonoursContext(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	w := newTestWriter(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := w.Apply(ctx, repoAt(srv.url("app")), []Change{{Path: "a.yaml"}}, testCI)
+	require.ErrorIs(t, err, context.Canceled)
+
+	// A call waiting for the cache lock gives up when its ctx ends.
+	r, err := w.resolve(repoAt(srv.url("app")))
 	require.NoError(t, err)
-	require.True(t, res.Changed)
-	require.Equal(t, "a.yaml\nb.yaml", srv.git(t, "app", "ls-tree", "-r", "--name-only", "main"))
+	c := w.clone(r)
+	c.lock <- struct{}{}
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = w.Apply(ctx, repoAt(srv.url("app")), []Change{{Path: "a.yaml"}}, testCI)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	<-c.lock
 }

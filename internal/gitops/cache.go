@@ -17,10 +17,11 @@ import (
 
 const (
 	// objectCacheBytes bounds the decoded-object cache of one clone.
-	objectCacheBytes = 16 * cache.MiByte
-	// maxPacks is how many packfiles (one per fetch) a clone may gather
-	// before it is deleted and cloned afresh, since lookups scan each.
-	maxPacks = 64
+	objectCacheBytes = 16 * cache.MiByte // 16 MiB
+	// maxPacks is how many packfiles (one per fetch that brought objects)
+	// a clone may gather before it is deleted and cloned afresh, since
+	// lookups scan each.
+	maxPacks = 64 // packfiles
 )
 
 // clone is one cached bare clone of a repository branch.

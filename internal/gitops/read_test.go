@@ -137,6 +137,11 @@ func TestReadDirAndRestore(t *testing.T) {
 
 	_, err = w.Restore(ctx, repo, "apps/api", "deadbeef", ci)
 	require.ErrorIs(t, err, ErrRevisionNotFound)
+	_, err = w.ReadDir(ctx, Repo{URL: srv.url("app"), Branch: "nope"}, "", "apps")
+	require.ErrorIs(t, err, ErrBranchNotFound)
+	empty, err := w.ReadDir(ctx, repoAt(srv.url("empty")), "", "apps")
+	require.NoError(t, err)
+	require.Empty(t, empty)
 }
 
 func TestCheck(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
 // remoteName names the remote in the cached clones.
@@ -108,6 +109,13 @@ func isKnownRemoteFailure(err error) bool {
 	for _, k := range []error{ErrAuth, ErrRepoNotFound, ErrBranchNotFound, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, k) {
 			return true
+		}
+	}
+	var ue *plumbing.UnexpectedError
+	if errors.As(err, &ue) {
+		var he *githttp.Err
+		if errors.As(ue.Err, &he) {
+			return true // an HTTP status from the server, such as a 500
 		}
 	}
 	return isNetError(err)

@@ -113,9 +113,9 @@ func WithInsecureHTTP() Option {
 }
 
 const (
-	defaultTimeout  = 2 * time.Minute
-	defaultAttempts = 5
-	defaultBackoff  = 50 * time.Millisecond
+	defaultTimeout  = 2 * time.Minute       // per Writer call
+	defaultAttempts = 5                     // pushes per Apply or Restore
+	defaultBackoff  = 50 * time.Millisecond // base delay before a retried push
 )
 
 // Writer writes changes to Git branches through cached clones. It is safe
