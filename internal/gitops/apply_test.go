@@ -269,3 +269,16 @@ func TestApplyHonoursContext(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	<-c.lock
 }
+
+func TestApplyIdenticalFilesInOneCommit(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	w := newTestWriter(t)
+	same := []byte("kind: Namespace\n")
+	res, err := w.Apply(context.Background(), repoAt(srv.url("app")), []Change{
+		{Path: "a/ns.yaml", Content: same}, {Path: "b/ns.yaml", Content: same}, {Path: "c/ns.yaml", Content: same},
+	}, testCI)
+	require.NoError(t, err)
+	require.Len(t, res.Files, 3)
+	srv.git(t, "app", "fsck", "--strict")
+}

@@ -82,7 +82,8 @@ func planChanges(changes []Change) (*dirOps, error) {
 type treeBuilder struct {
 	ctx     context.Context
 	st      storer.EncodedObjectStorer
-	written []plumbing.Hash // new objects, to push
+	written []plumbing.Hash // new objects, to push, each once
+	seen    map[plumbing.Hash]bool
 	changed []string        // repository paths that differ from the base
 }
 
@@ -242,7 +243,13 @@ func (b *treeBuilder) put(obj plumbing.EncodedObject) (plumbing.Hash, error) {
 	if err != nil {
 		return plumbing.ZeroHash, corrupt(fmt.Errorf("write object: %w", err))
 	}
-	b.written = append(b.written, h)
+	if !b.seen[h] {
+		if b.seen == nil {
+			b.seen = map[plumbing.Hash]bool{}
+		}
+		b.seen[h] = true
+		b.written = append(b.written, h)
+	}
 	return h, nil
 }
 
