@@ -2,7 +2,6 @@ package gitops
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -128,49 +127,6 @@ func TestApplyHookRejectionIsNotRetried(t *testing.T) {
 	t.Log(err)
 	require.ErrorIs(t, err, ErrPushRejected)
 	require.NotErrorIs(t, err, ErrNonFastForward)
-}
-
-func TestApplyRebasesOverConcurrentPush(t *testing.T) {
-	t.Parallel()
-	srv := newServer(t)
-	work := seed(t, srv.url("app"), map[string]string{"README.md": "hi\n"})
-	w := newTestWriter(t)
-	pushes := 0
-	w.beforePush = func() {
-		pushes++
-		if pushes == 1 { // someone else lands a commit between our fetch and push
-			writeFile(t, filepath.Join(work, "other.txt"), "from the CLI\n")
-			gitCLI(t, work, "add", "other.txt")
-			gitCLI(t, work, "commit", "-q", "-m", "concurrent change")
-			gitCLI(t, work, "push", "-q", srv.url("app"), "main")
-		}
-	}
-	res, err := w.Apply(context.Background(), repoAt(srv.url("app")), []Change{{Path: "apps/x.yaml", Content: []byte("x: 1\n")}}, testCI)
-	require.NoError(t, err)
-	require.Equal(t, 2, pushes, "one lost race, one retry")
-
-	require.Equal(t, res.SHA, srv.git(t, "app", "rev-parse", "main"))
-	require.Equal(t, "Deploy api to production\nconcurrent change\ninitial", srv.git(t, "app", "log", "--format=%s", "main"))
-	require.Empty(t, srv.git(t, "app", "log", "--merges", "--format=%H", "main"))
-	require.Equal(t, "README.md\napps/x.yaml\nother.txt", srv.git(t, "app", "ls-tree", "-r", "--name-only", "main"))
-}
-
-func TestApplyGivesUpWithNonFastForward(t *testing.T) {
-	t.Parallel()
-	srv := newServer(t)
-	work := seed(t, srv.url("app"), nil)
-	w := newTestWriter(t, WithMaxAttempts(3))
-	pushes := 0
-	w.beforePush = func() { // every attempt loses
-		pushes++
-		gitCLI(t, work, "commit", "-q", "--allow-empty", "-m", fmt.Sprintf("race %d", pushes))
-		gitCLI(t, work, "push", "-q", srv.url("app"), "main")
-	}
-	_, err := w.Apply(context.Background(), repoAt(srv.url("app")), []Change{{Path: "x.yaml", Content: []byte("x: 1\n")}}, testCI)
-	t.Log(err)
-	require.ErrorIs(t, err, ErrNonFastForward)
-	require.Equal(t, 3, pushes)
-	require.NotContains(t, srv.git(t, "app", "log", "--format=%s", "main"), "Deploy", "nothing of ours landed, nothing was forced")
 }
 
 func TestApplyRecoversFromCorruptCache(t *testing.T) {

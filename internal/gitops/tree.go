@@ -84,7 +84,7 @@ type treeBuilder struct {
 	st      storer.EncodedObjectStorer
 	written []plumbing.Hash // new objects, to push, each once
 	seen    map[plumbing.Hash]bool
-	changed []string        // repository paths that differ from the base
+	changed []string // repository paths that differ from the base
 }
 
 // build returns the root tree hash after applying ops to the tree base
