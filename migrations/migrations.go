@@ -34,8 +34,18 @@ type Result struct {
 // Up applies every pending goose migration and River's migrations, holding a Postgres advisory
 // lock so that concurrent callers wait for each other instead of racing. It is a no-op when the
 // schema is current.
-func Up(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
+//
+// It runs on a small pool of its own, so that callers waiting for the lock never hold the
+// connections of the caller's pool that the lock holder needs.
+func Up(ctx context.Context, appPool *pgxpool.Pool) (Result, error) {
 	var res Result
+	cfg := appPool.Config().Copy()
+	cfg.MaxConns, cfg.MinConns = 3, 0
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return res, fmt.Errorf("open migration pool: %w", err)
+	}
+	defer pool.Close()
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return res, fmt.Errorf("acquire connection for migration lock: %w", err)
