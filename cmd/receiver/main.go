@@ -1,5 +1,7 @@
 // Command receiver serves fluxbridge's HTTP side: the Flux notification-controller webhook and
 // the JSON API. It writes rows and enqueues River jobs; the worker runs them.
+//
+// "receiver migrate" applies the database migrations and exits (the Helm chart's migration Job).
 package main
 
 import (
@@ -35,7 +37,11 @@ const (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv); err != nil {
+	runFn := run
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		runFn = migrate
+	}
+	if err := runFn(ctx, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "receiver:", err)
 		os.Exit(1)
 	}
@@ -97,5 +103,28 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	return nil
+}
+
+// migrate applies pending migrations and returns.
+func migrate(ctx context.Context, getenv func(string) string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.LogFormat, cfg.LogLevel, "migrate")
+	if err != nil {
+		return err
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	res, err := migrations.Up(ctx, pool)
+	if err != nil {
+		return err
+	}
+	log.Info().Strs("goose", res.Goose).Ints("river", res.River).Msg("migrated")
 	return nil
 }
