@@ -49,9 +49,9 @@ run/worker: build
 migrate: ensure-postgres $(BIN)/devenv
 	$(BIN)/devenv migrate
 
-## test: vet, format check, every test on a throwaway Postgres, and a short fuzz of the webhook decoder
+## test: vet, format check, chart lint, every test on a throwaway Postgres, and a short fuzz of the webhook decoder
 .PHONY: test
-test: ensure-postgres lint $(TEST_DEPS)
+test: ensure-postgres lint chart/lint $(TEST_DEPS)
 	$(BIN)/devenv test -- go test $(GO_TEST_FLAGS) ./...
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./internal/fluxevent
 
