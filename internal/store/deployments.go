@@ -187,3 +187,26 @@ func (s *Store) ListDeployments(ctx context.Context, db DBTX, f DeploymentFilter
 	}
 	return out, nil
 }
+
+// LockDeployment returns a deployment with its row locked until the transaction ends.
+func (s *Store) LockDeployment(ctx context.Context, db DBTX, id int64) (*Deployment, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM deployments WHERE id = $1 FOR UPDATE`, id)
+	d, err := collectOne[Deployment](rows)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("deployment %d", id))
+	}
+	return d, nil
+}
+
+// MoveDeployment changes a deployment's status from one value to another and reports whether it
+// did: a deployment no longer in status from is left alone. Final statuses set finished_at.
+func (s *Store) MoveDeployment(ctx context.Context, db DBTX, id int64, from, to, message string) (bool, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE deployments SET status = $3, message = COALESCE(NULLIF($4, ''), message), updated_at = now(),
+			finished_at = CASE WHEN $3 IN ('succeeded', 'failed', 'cancelled', 'rejected') THEN now() END
+		WHERE id = $1 AND status = $2`, id, from, to, message)
+	if err != nil {
+		return false, fmt.Errorf("move deployment %d from %s to %s: %w", id, from, to, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -15,6 +15,8 @@ type User struct {
 	Email       string    `db:"email" json:"email"`
 	IsAdmin     bool      `db:"is_admin" json:"is_admin"`
 	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+	// DisabledAt is set when the user may no longer sign in; their history stays.
+	DisabledAt *time.Time `db:"disabled_at" json:"disabled_at"`
 }
 
 // Project is one row of projects.
