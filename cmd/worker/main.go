@@ -66,10 +66,11 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("register workers: %w", err)
 	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger:     logging.Slog(log),
-		Queues:     jobs.Queues(),
-		Workers:    workers,
-		Middleware: jobs.Middleware(log, m),
+		Logger:       logging.Slog(log),
+		Queues:       jobs.Queues(),
+		Workers:      workers,
+		PeriodicJobs: jobs.PeriodicJobs(),
+		Middleware:   jobs.Middleware(log, m),
 	})
 	if err != nil {
 		return fmt.Errorf("river client: %w", err)

@@ -50,6 +50,9 @@ type Deps struct {
 func Register(workers *river.Workers, d Deps) error {
 	return errors.Join(
 		river.AddWorkerSafely(workers, &FluxEventWorker{Store: d.Store, IsAncestor: d.IsAncestor}),
+		river.AddWorkerSafely(workers, &ManualDeployWorker{Store: d.Store}),
+		river.AddWorkerSafely(workers, &EnvironmentConfigWorker{Store: d.Store}),
+		river.AddWorkerSafely(workers, &ApprovalExpiryWorker{Store: d.Store}),
 	)
 }
 
