@@ -14,7 +14,10 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 
+	"github.com/fluxbridge/fluxbridge/internal/approval"
+	"github.com/fluxbridge/fluxbridge/internal/auth"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
+	"github.com/fluxbridge/fluxbridge/internal/policy"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -27,23 +30,32 @@ type Deps struct {
 	WebhookTokens map[string][]byte
 	Metrics       *metrics.Metrics
 	Logger        zerolog.Logger
+	// Authenticator identifies API callers; nil means API tokens from the store. An OIDC or
+	// session authenticator joins the tokens in an auth.Chain.
+	Authenticator auth.Authenticator
 }
 
 // Handler serves every route.
 type Handler struct {
-	store   *store.Store
-	river   *river.Client[pgx.Tx]
-	tokens  map[string][]byte
-	metrics *metrics.Metrics
-	log     zerolog.Logger
+	store     *store.Store
+	river     *river.Client[pgx.Tx]
+	tokens    map[string][]byte
+	metrics   *metrics.Metrics
+	log       zerolog.Logger
+	authn     auth.Authenticator
+	approvals *approval.Service
 }
 
-// New returns a Handler; metrics default to a fresh registry.
+// New returns a Handler; metrics default to a fresh registry and authentication to API tokens.
 func New(d Deps) *Handler {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	return &Handler{store: d.Store, river: d.River, tokens: d.WebhookTokens, metrics: d.Metrics, log: d.Logger}
+	if d.Authenticator == nil {
+		d.Authenticator = auth.NewTokenAuthenticator(d.Store)
+	}
+	return &Handler{store: d.Store, river: d.River, tokens: d.WebhookTokens, metrics: d.Metrics, log: d.Logger,
+		authn: d.Authenticator, approvals: approval.New(d.Store, d.River)}
 }
 
 // httpError is an error whose message is safe to show the caller.
@@ -68,18 +80,46 @@ func errNotFound(format string, args ...any) *httpError {
 	return &httpError{Status: http.StatusNotFound, Msg: fmt.Sprintf(format, args...)}
 }
 
-// errorBody is the JSON body of every error response.
+func errConflict(format string, args ...any) *httpError {
+	return &httpError{Status: http.StatusConflict, Msg: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is the JSON body of every error response. A policy denial also names the action,
+// the resource, the role it requires and the caller's role (R13.5).
 type errorBody struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
+	Error        string `json:"error"`
+	Field        string `json:"field,omitempty"`
+	Action       string `json:"action,omitempty"`
+	Resource     string `json:"resource,omitempty"`
+	RequiredRole string `json:"required_role,omitempty"`
+	YourRole     string `json:"your_role,omitempty"`
 }
 
 // fail turns err into a response in one place: an *httpError passes its message through, a
-// store.ErrNotFound becomes 404, anything else is logged and becomes an opaque 500.
+// policy denial becomes 403 with its reasons, a refused approval 403 or 409, an invalid
+// gitops_config 400 naming the key, a store.ErrNotFound 404; anything else is logged and
+// becomes an opaque 500.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var he *httpError
+	var (
+		he     *httpError
+		denied *policy.Denied
+		cfgErr *policy.ConfigError
+	)
 	switch {
 	case errors.As(err, &he):
+	case errors.As(err, &denied):
+		hlog.FromRequest(r).Warn().Str("action", denied.Action).Str("resource", denied.Resource).
+			Str("have", denied.Have).Msg("permission denied")
+		writeJSON(w, http.StatusForbidden, errorBody{Error: denied.Error(), Action: denied.Action,
+			Resource: denied.Resource, RequiredRole: denied.Required, YourRole: denied.Have})
+		return
+	case errors.As(err, &cfgErr):
+		he = errBadRequest(cfgErr.Field, "%s", cfgErr.Msg)
+	case errors.Is(err, approval.ErrSelfApproval):
+		he = &httpError{Status: http.StatusForbidden, Msg: err.Error()}
+	case errors.Is(err, approval.ErrNotPending), errors.Is(err, approval.ErrAlreadyVoted),
+		errors.Is(err, approval.ErrPendingExists):
+		he = errConflict("%s", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		he = &httpError{Status: http.StatusNotFound, Msg: err.Error()}
 	default:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fluxbridge/fluxbridge/internal/auth"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/store"
@@ -31,10 +33,12 @@ var (
 )
 
 type testBundle struct {
-	pool *pgxpool.Pool
-	st   *store.Store
-	seed *storetest.Seeded
-	srv  *httptest.Server
+	pool  *pgxpool.Pool
+	st    *store.Store
+	seed  *storetest.Seeded
+	h     *handlers.Handler
+	srv   *httptest.Server
+	admin string // the API token of user "root", a platform admin
 }
 
 func setup(t *testing.T) *testBundle {
@@ -50,7 +54,62 @@ func setup(t *testing.T) *testBundle {
 	})
 	srv := httptest.NewServer(h.Routes())
 	t.Cleanup(srv.Close)
-	return &testBundle{pool: pool, st: st, seed: storetest.Seed(t, st, pool), srv: srv}
+	b := &testBundle{pool: pool, st: st, seed: storetest.Seed(t, st, pool), h: h, srv: srv}
+	_, b.admin = b.user(t, "root", "admin")
+	return b
+}
+
+// user creates a user and an API token for them, and returns both. role is their role in the
+// seeded project, "" for none, or "admin" for a platform admin who is not a member.
+func (b *testBundle) user(t *testing.T, name, role string) (*store.User, string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := b.st.CreateUser(ctx, b.pool, store.User{Username: name, DisplayName: strings.ToUpper(name[:1]) + name[1:], IsAdmin: role == "admin"})
+	require.NoError(t, err)
+	if role != "" && role != "admin" {
+		require.NoError(t, b.st.AddMember(ctx, b.pool, b.seed.Project.ID, u.ID, role))
+	}
+	return u, b.token(t, u.ID, nil)
+}
+
+// token issues an API token for a user.
+func (b *testBundle) token(t *testing.T, userID int64, expires *time.Time) string {
+	t.Helper()
+	tok, hash, err := auth.NewToken()
+	require.NoError(t, err)
+	_, err = b.st.CreateToken(context.Background(), b.pool, store.NewAPIToken{
+		UserID: userID, Name: "test", Hash: hash, Prefix: auth.DisplayPrefix(tok), ExpiresAt: expires,
+	})
+	require.NoError(t, err)
+	return tok
+}
+
+// do sends an API request with token ("" for none). body is JSON-encoded unless it is a
+// string, which is sent as is; nil sends no body.
+func (b *testBundle) do(t *testing.T, token, method, path string, body any) (*http.Response, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	default:
+		raw, err := json.Marshal(v)
+		require.NoError(t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, b.srv.URL+path, rd)
+	require.NoError(t, err)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	return resp, decodeBody(t, resp.Body)
 }
 
 // startWorker runs a River client that works jobs on the bundle's database until the test ends.
@@ -87,12 +146,13 @@ func (b *testBundle) post(t *testing.T, path string, body []byte, header map[str
 	return resp, decodeBody(t, resp.Body)
 }
 
+// get reads an API path as the admin (any other path without credentials).
 func (b *testBundle) get(t *testing.T, path string) (*http.Response, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(b.srv.URL + path)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	return resp, decodeBody(t, resp.Body)
+	if !strings.HasPrefix(path, "/api/") {
+		return b.do(t, "", http.MethodGet, path, nil)
+	}
+	return b.do(t, b.admin, http.MethodGet, path, nil)
 }
 
 func decodeBody(t *testing.T, r io.Reader) map[string]any {
@@ -115,3 +175,15 @@ func (b *testBundle) count(t *testing.T, query string, args ...any) int {
 
 func (b *testBundle) events(t *testing.T) int { return b.count(t, "SELECT count(*) FROM flux_events") }
 func (b *testBundle) jobs(t *testing.T) int   { return b.count(t, "SELECT count(*) FROM river_job") }
+
+// jobsOf counts the River jobs of one kind.
+func (b *testBundle) jobsOf(t *testing.T, kind string) int {
+	return b.count(t, "SELECT count(*) FROM river_job WHERE kind = $1", kind)
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(raw)
+}

@@ -172,9 +172,13 @@ func (h *Handler) listNotifications(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page[store.Notification]{Items: items})
 }
 
-// listProjects lists projects.
+// listProjects lists the caller's projects; admins see all of them.
 func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request) {
-	items, err := h.store.ListProjects(r.Context(), h.store.Pool(), 0)
+	var member int64 // 0: every project
+	if p := scopeOf(r).Principal; !p.Admin {
+		member = p.UserID
+	}
+	items, err := h.store.ListProjects(r.Context(), h.store.Pool(), member)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -20,29 +20,69 @@ type apiRoute struct {
 	Handler http.HandlerFunc
 }
 
-// apiRoutes lists every JSON API endpoint.
+// apiRoutes lists every JSON API endpoint. Every one is authenticated, then authorized by its
+// action in internal/policy; every one that is not a GET changes something through h.mutate,
+// which writes its audit row.
 func (h *Handler) apiRoutes() []apiRoute {
+	const (
+		get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+	)
 	return []apiRoute{
-		{http.MethodGet, "/projects", "project.list", h.listProjects},
-		{http.MethodGet, "/projects/{project}", "project.get", h.getProject},
-		{http.MethodGet, "/projects/{project}/environments", "environment.list", h.listEnvironments},
-		{http.MethodGet, "/projects/{project}/repositories", "repository.list", h.listRepositories},
-		{http.MethodGet, "/projects/{project}/repositories/{id}", "repository.get", h.getRepository},
-		{http.MethodGet, "/projects/{project}/resources", "resource.list", h.listResources},
-		{http.MethodGet, "/projects/{project}/resources/{id}", "resource.get", h.getResource},
-		{http.MethodGet, "/projects/{project}/deployments", "deployment.list", h.listDeployments},
-		{http.MethodGet, "/projects/{project}/deployments/{id}", "deployment.get", h.getDeployment},
-		{http.MethodGet, "/projects/{project}/audit", "audit.list", h.listAudit},
-		{http.MethodGet, "/projects/{project}/notifications", "notification.list", h.listNotifications},
+		// Identity: who am I, users (admins), API tokens (one's own; admins: anyone's).
+		{get, "/me", "user.me", h.me},
+		{get, "/users", "user.list", h.listUsers},
+		{post, "/users", "user.create", h.createUser},
+		{patch, "/users/{user}", "user.update", h.updateUser},
+		{get, "/users/{user}/tokens", "user.token_list", h.listTokens},
+		{post, "/users/{user}/tokens", "user.token_create", h.createToken},
+		{del, "/users/{user}/tokens/{id}", "user.token_revoke", h.revokeToken},
+		{get, "/tokens", "token.list", h.listTokens},
+		{post, "/tokens", "token.create", h.createToken},
+		{del, "/tokens/{id}", "token.revoke", h.revokeToken},
+
+		// Projects and members.
+		{get, "/projects", "project.list", h.listProjects},
+		{post, "/projects", "project.create", h.createProject},
+		{get, "/projects/{project}", "project.get", h.getProject},
+		{patch, "/projects/{project}", "project.update", h.updateProject},
+		{get, "/projects/{project}/members", "member.list", h.listMembers},
+		{put, "/projects/{project}/members/{user}", "member.set", h.setMember},
+		{del, "/projects/{project}/members/{user}", "member.remove", h.removeMember},
+
+		// Environments and deploys.
+		{get, "/projects/{project}/environments", "environment.list", h.listEnvironments},
+		{post, "/projects/{project}/environments", "environment.create", h.createEnvironment},
+		{get, "/projects/{project}/environments/{env}", "environment.get", h.getEnvironment},
+		{patch, "/projects/{project}/environments/{env}", "environment.update", h.updateEnvironment},
+		{post, "/projects/{project}/environments/{env}/deployments", "deployment.create", h.createDeployment},
+
+		// Approvals of held changes.
+		{get, "/projects/{project}/approvals", "approval.list", h.listApprovals},
+		{get, "/projects/{project}/approvals/{id}", "approval.get", h.getApproval},
+		{post, "/projects/{project}/approvals/{id}/approve", "approval.approve", h.approveApproval},
+		{post, "/projects/{project}/approvals/{id}/reject", "approval.reject", h.rejectApproval},
+
+		// Reads.
+		{get, "/projects/{project}/repositories", "repository.list", h.listRepositories},
+		{get, "/projects/{project}/repositories/{id}", "repository.get", h.getRepository},
+		{get, "/projects/{project}/resources", "resource.list", h.listResources},
+		{get, "/projects/{project}/resources/{id}", "resource.get", h.getResource},
+		{get, "/projects/{project}/deployments", "deployment.list", h.listDeployments},
+		{get, "/projects/{project}/deployments/{id}", "deployment.get", h.getDeployment},
+		{get, "/projects/{project}/audit", "audit.list", h.listAudit},
+		{get, "/projects/{project}/notifications", "notification.list", h.listNotifications},
 
 		// Across projects, grouped by cluster: for platform admins.
-		{http.MethodGet, "/resources", "resource.list_all", h.listResources},
-		{http.MethodGet, "/audit", "audit.list_all", h.listAudit},
+		{get, "/resources", "resource.list_all", h.listResources},
+		{get, "/audit", "audit.list_all", h.listAudit},
 	}
 }
 
 // Routes returns the receiver's router with every route and the shared middleware.
-func (h *Handler) Routes() chi.Router {
+func (h *Handler) Routes() chi.Router { return h.router(h.apiRoutes()) }
+
+// router mounts api under /api/v1 next to the webhook, health and metrics routes.
+func (h *Handler) router(api []apiRoute) chi.Router {
 	r := chi.NewRouter()
 	r.Use(
 		hlog.NewHandler(h.log),
@@ -64,18 +104,31 @@ func (h *Handler) Routes() chi.Router {
 	// cluster's token, not by API credentials.
 	r.Post("/hooks/flux/{cluster}", h.fluxEvent)
 
-	r.Route("/api/v1", func(r chi.Router) {
-		for _, rt := range h.apiRoutes() {
-			r.With(h.scope(rt.Action)).Method(rt.Method, rt.Pattern, rt.Handler)
-		}
+	// Everything under /api is authenticated first, unknown paths included: an anonymous
+	// caller gets 401 and learns nothing about which routes exist.
+	r.Route("/api", func(r chi.Router) {
+		r.Use(h.authenticate)
+		r.Route("/v1", func(r chi.Router) {
+			for _, rt := range api {
+				r.With(h.scope(rt.Action)).Method(rt.Method, rt.Pattern, rt.Handler)
+			}
+			r.NotFound(h.notFound)
+			r.MethodNotAllowed(h.methodNotAllowed)
+		})
+		r.NotFound(h.notFound)
+		r.MethodNotAllowed(h.methodNotAllowed)
 	})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, errNotFound("no route %s %s", r.Method, r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, &httpError{Status: http.StatusMethodNotAllowed, Msg: "method " + r.Method + " not allowed on " + r.URL.Path})
-	})
+	r.NotFound(h.notFound)
+	r.MethodNotAllowed(h.methodNotAllowed)
 	return r
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, errNotFound("no route %s %s", r.Method, r.URL.Path))
+}
+
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, &httpError{Status: http.StatusMethodNotAllowed, Msg: "method " + r.Method + " not allowed on " + r.URL.Path})
 }
 
 // instrument counts requests and their latency by route pattern (not raw path, which would

@@ -1,0 +1,173 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fluxbridge/fluxbridge/internal/auth"
+	"github.com/fluxbridge/fluxbridge/internal/handlers"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// Secret values the audit cases send; none may appear in an audit row.
+const (
+	webhookSecret = "s3cr3t-webhook-value"
+	gitPassword   = "hunter2-password"
+	cfgToken      = "tok-secret-value"
+)
+
+var tokenShape = regexp.MustCompile(`fxb_[A-Za-z0-9_-]{43}`)
+
+// auditCase is one successful call of a mutating route.
+type auditCase struct {
+	name   string
+	role   string // the caller
+	method string
+	path   string
+	body   any
+	status int
+}
+
+// auditCases returns, for each mutating action, calls that succeed, in an order where each
+// finds what it needs.
+func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
+	b := f.b
+	tokenOf := func(username string) int {
+		return b.count(t, `SELECT max(t.id) FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.username = $1`, username)
+	}
+	viewerTokenID, samTokenID := tokenOf("vera"), tokenOf("sam")
+	env := "/api/v1/projects/webapp/environments"
+	return map[string][]auditCase{
+		"user.create": {{"create a user", "admin", http.MethodPost, "/api/v1/users",
+			map[string]any{"username": "newbie", "email": "newbie@example.com"}, 201}},
+		"user.update": {{"rename a user", "admin", http.MethodPatch, "/api/v1/users/sam", map[string]any{"display_name": "Sam S"}, 200}},
+		"user.token_create": {{"issue a token for sam", "admin", http.MethodPost, "/api/v1/users/sam/tokens",
+			map[string]any{"name": "sam ci", "expires_in": "720h"}, 201}},
+		"user.token_revoke": {{"revoke sam's token", "admin", http.MethodDelete, fmt.Sprintf("/api/v1/users/sam/tokens/%d", samTokenID), nil, 200}},
+		"token.create":      {{"issue my own token", "viewer", http.MethodPost, "/api/v1/tokens", map[string]any{"name": "laptop"}, 201}},
+		"token.revoke":      {{"revoke my own token", "viewer", http.MethodDelete, fmt.Sprintf("/api/v1/tokens/%d", viewerTokenID), nil, 200}},
+		"project.create": {{"create a project", "admin", http.MethodPost, "/api/v1/projects",
+			map[string]any{"slug": "shop", "name": "Shop", "owner": "olga"}, 201}},
+		"project.update": {{"describe the project", "owner", http.MethodPatch, "/api/v1/projects/webapp", map[string]any{"description": "the web app"}, 200}},
+		"member.set":     {{"add a member", "owner", http.MethodPut, "/api/v1/projects/webapp/members/nora", map[string]any{"role": "viewer"}, 201}},
+		"member.remove":  {{"remove a member", "owner", http.MethodDelete, "/api/v1/projects/webapp/members/sam", nil, 204}},
+		"environment.create": {{"create an environment with secrets in its config", "maintainer", http.MethodPost, env,
+			map[string]any{"name": "qa", "kind": "test", "cluster": "staging", "gitops_config": map[string]any{
+				"branch": "qa", "webhookSecret": webhookSecret, "auth": map[string]any{"username": "git", "password": gitPassword}}}, 201}},
+		"environment.update": {
+			{"change staging at once", "maintainer", http.MethodPatch, env + "/staging", map[string]any{"gitops_config": map[string]any{"path": "./staging", "token": cfgToken}}, 200},
+			{"hold a change to production", "maintainer", http.MethodPatch, env + "/production", map[string]any{"gitops_config": map[string]any{"path": "./prod"}}, 202},
+		},
+		"deployment.create": {
+			{"deploy to staging at once", "developer", http.MethodPost, env + "/staging/deployments", map[string]any{"method": "manual", "app": "web", "revision": "v2"}, 201},
+			{"hold a deploy to production", "owner", http.MethodPost, env + "/production/deployments", map[string]any{"method": "manual", "app": "web", "revision": "v3"}, 202},
+		},
+		"approval.approve": {{"approve", "maintainer", http.MethodPost, approvePath(f.approval), map[string]any{"reason": "tested on staging"}, 200}},
+		"approval.reject":  {{"reject", "owner", http.MethodPost, rejectPath(f.approval), map[string]any{"reason": "wrong revision"}, 200}},
+	}
+}
+
+// TestEveryMutatingCallWritesOneRedactedAuditRow calls every mutating route and checks that it
+// left exactly one audit row, in its own name, with the request ID, the source IP, a diff, and
+// no secret value: no token, no token hash, nothing from under a secret key. A mutating route
+// without a case here fails the test.
+func TestEveryMutatingCallWritesOneRedactedAuditRow(t *testing.T) {
+	b := setup(t)
+	f := newFixture(t, b)
+	cases := auditCases(t, f)
+
+	secrets := []string{webhookSecret, gitPassword, cfgToken}
+	var tokens []string
+	for _, tok := range f.tokens {
+		tokens = append(tokens, tok)
+	}
+	noSecrets := func(t *testing.T, raw string) {
+		t.Helper()
+		for _, s := range append(secrets, tokens...) {
+			if s != "" {
+				require.NotContains(t, raw, s)
+				require.NotContains(t, raw, hex.EncodeToString(auth.HashToken(s)))
+			}
+		}
+		require.NotRegexp(t, tokenShape, raw)
+	}
+
+	order := []string{"user.create", "user.update", "user.token_create", "user.token_revoke", "token.create",
+		"token.revoke", "project.create", "project.update", "member.set", "member.remove", "environment.create",
+		"environment.update", "deployment.create", "approval.approve", "approval.reject"}
+	for _, rt := range handlers.APIRoutes(b.h) {
+		if rt.Method != http.MethodGet {
+			require.NotEmpty(t, cases[rt.Action], "mutating route %s %s (%s) has no audit case: add one", rt.Method, rt.Pattern, rt.Action)
+		}
+	}
+	require.Len(t, order, len(cases))
+
+	for _, action := range order {
+		for _, c := range cases[action] {
+			t.Run(action+": "+c.name, func(t *testing.T) {
+				before := b.count(t, `SELECT count(*) FROM audit_logs`)
+				resp, got := b.do(t, f.tokens[c.role], c.method, c.path, c.body)
+				require.Equal(t, c.status, resp.StatusCode, got)
+				if tok, ok := got["token"].(string); ok {
+					tokens = append(tokens, tok) // a created token: must not reach the log either
+				}
+				require.Equal(t, before+1, b.count(t, `SELECT count(*) FROM audit_logs`), "exactly one audit row")
+
+				rows, err := b.st.ListAudit(context.Background(), b.pool, store.AuditFilter{Limit: 1})
+				require.NoError(t, err)
+				e := rows[0]
+				require.Equal(t, action, e.Action)
+				require.Equal(t, store.ActorToken, e.ActorType)
+				caller := map[string]string{"admin": "root", "viewer": "vera", "developer": "dev", "maintainer": "max", "owner": "olga"}[c.role]
+				require.Equal(t, caller, e.ActorName)
+				require.NotNil(t, e.ActorID)
+				require.NotEmpty(t, e.TargetType)
+				require.NotEmpty(t, e.TargetID)
+				require.Equal(t, resp.Header.Get("Request-Id"), e.RequestID)
+				require.NotEmpty(t, e.RequestID)
+				require.Equal(t, "127.0.0.1", e.SourceIP)
+				raw := string(e.Details)
+				require.Contains(t, raw, `"token_id"`, "which credential was used")
+				noSecrets(t, raw)
+				if action == "environment.create" || c.name == "change staging at once" {
+					require.Contains(t, raw, `"[redacted]"`)
+				}
+				if strings.HasPrefix(c.path, "/api/v1/projects/webapp") && action != "project.create" {
+					require.NotNil(t, e.ProjectID)
+					require.Equal(t, b.seed.Project.ID, *e.ProjectID)
+				}
+				if strings.Contains(c.path, "/environments/") {
+					require.NotNil(t, e.EnvironmentID)
+					require.NotEmpty(t, e.Cluster)
+				}
+			})
+		}
+	}
+}
+
+// TestRefusedCallsWriteNoAuditRow: a call that changes nothing (invalid, denied or refused)
+// leaves no row.
+func TestRefusedCallsWriteNoAuditRow(t *testing.T) {
+	b := setup(t)
+	f := newFixture(t, b)
+	before := b.count(t, `SELECT count(*) FROM audit_logs`)
+	for _, c := range []auditCase{
+		{"invalid body", "admin", http.MethodPost, "/api/v1/users", map[string]any{"username": "Bad Name"}, 400},
+		{"unknown field", "admin", http.MethodPost, "/api/v1/users", map[string]any{"username": "ok", "admin": true}, 400},
+		{"denied", "developer", http.MethodPost, "/api/v1/projects/webapp/environments", map[string]any{"name": "x", "kind": "dev", "cluster": "staging"}, 403},
+		{"self-approval", "requester", http.MethodPost, approvePath(f.approval), nil, 403},
+		{"duplicate", "admin", http.MethodPost, "/api/v1/projects", map[string]any{"slug": "webapp", "name": "again"}, 409},
+		{"anonymous", "anonymous", http.MethodPost, "/api/v1/tokens", map[string]any{"name": "x"}, 401},
+	} {
+		resp, got := b.do(t, f.tokens[c.role], c.method, c.path, c.body)
+		require.Equal(t, c.status, resp.StatusCode, "%s: %v", c.name, got)
+	}
+	require.Equal(t, before, b.count(t, `SELECT count(*) FROM audit_logs`))
+}

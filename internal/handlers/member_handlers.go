@@ -1,0 +1,111 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fluxbridge/fluxbridge/internal/policy"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+func (h *Handler) listMembers(w http.ResponseWriter, r *http.Request) {
+	items, err := h.store.ListMembers(r.Context(), h.store.Pool(), scopeOf(r).projectID())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[store.Member]{Items: items})
+}
+
+// setMemberReq is the body of PUT /projects/{project}/members/{user}.
+type setMemberReq struct {
+	Role string `json:"role"`
+}
+
+// Validate checks that the role is one of the project roles.
+func (q *setMemberReq) Validate() error {
+	if _, ok := policy.ParseRole(q.Role); !ok {
+		return errBadRequest("role", "must be one of %v, got %q", policy.RoleNames(), q.Role)
+	}
+	return nil
+}
+
+// errLastOwner keeps a project from losing its last owner, who alone can manage its members.
+func errLastOwner(slug string) *httpError {
+	return errConflict("that would leave project %s without an owner; make someone else owner first", slug)
+}
+
+// setMember adds the user to the project with a role, or changes their role (owner).
+func (h *Handler) setMember(w http.ResponseWriter, r *http.Request) {
+	var q setMemberReq
+	if err := decodeJSON(w, r, &q); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := q.Validate(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	sc := scopeOf(r)
+	if sc.User.DisabledAt != nil {
+		h.fail(w, r, errConflict("user %s is disabled", sc.User.Username))
+		return
+	}
+	status := http.StatusOK
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		owners, err := h.store.LockProjectMembers(ctx, tx, sc.Project.ID)
+		if err != nil {
+			return nil, err
+		}
+		prev, err := h.store.MemberRole(ctx, tx, sc.Project.ID, sc.User.ID)
+		if err != nil {
+			return nil, err
+		}
+		if prev == policy.Owner.String() && q.Role != prev && owners <= 1 {
+			return nil, errLastOwner(sc.Project.Slug)
+		}
+		if err := h.store.AddMember(ctx, tx, sc.Project.ID, sc.User.ID, q.Role); err != nil {
+			return nil, err
+		}
+		ch := &auditChange{TargetType: "project_member", TargetID: sc.User.Username,
+			After: map[string]string{"role": q.Role}, Message: sc.User.Username + " is now " + q.Role}
+		if prev == "" {
+			status = http.StatusCreated
+		} else {
+			ch.Before = map[string]string{"role": prev}
+		}
+		return ch, nil
+	}) {
+		return
+	}
+	writeJSON(w, status, map[string]string{"project": sc.Project.Slug, "username": sc.User.Username, "role": q.Role})
+}
+
+// removeMember removes the user from the project (owner); the last owner stays.
+func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request) {
+	sc := scopeOf(r)
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		owners, err := h.store.LockProjectMembers(ctx, tx, sc.Project.ID)
+		if err != nil {
+			return nil, err
+		}
+		prev, err := h.store.RemoveMember(ctx, tx, sc.Project.ID, sc.User.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errNotFound("%s is not a member of project %s", sc.User.Username, sc.Project.Slug)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if prev == policy.Owner.String() && owners <= 1 {
+			return nil, errLastOwner(sc.Project.Slug)
+		}
+		return &auditChange{TargetType: "project_member", TargetID: sc.User.Username,
+			Before: map[string]string{"role": prev}, Message: sc.User.Username + " removed"}, nil
+	}) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
