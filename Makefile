@@ -26,7 +26,7 @@ help:
 build:
 	go build -o $(BIN)/ ./cmd/...
 
-$(BIN)/devenv: $(shell find cmd/devenv internal/pgembed migrations -type f 2>/dev/null)
+$(BIN)/devenv: $(shell find cmd/devenv internal/pgembed internal/config migrations -type f 2>/dev/null)
 	go build -o $@ ./cmd/devenv
 
 ## run: run receiver and worker (Procfile) with an embedded Postgres unless DATABASE_URL is set

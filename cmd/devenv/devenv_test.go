@@ -117,19 +117,44 @@ func TestRunServesAndProcessesASignedEvent(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 
+	// The receiver bootstrapped an admin and wrote its token where devenv said.
+	adminToken, err := os.ReadFile(filepath.Join(work, ".data", "admin-token"))
+	require.NoError(t, err)
+	require.Contains(t, logs.String(), "devenv | admin API token: .data/admin-token")
+	api := func(path string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(adminToken)))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		return resp
+	}
+	resp = api("/api/v1/me")
+	var me struct {
+		User struct {
+			Username string `json:"username"`
+			IsAdmin  bool   `json:"is_admin"`
+		} `json:"user"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&me))
+	resp.Body.Close()
+	require.Equal(t, "admin", me.User.Username)
+	require.True(t, me.User.IsAdmin)
+	resp, err = http.Get(base + "/api/v1/me")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "not without the token")
+
 	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/api/v1/notifications")
-		if err != nil {
-			return false
-		}
+		resp := api("/api/v1/audit?action=flux.BuildFailed")
 		defer resp.Body.Close()
 		var page struct {
-			Items []struct{ Body string } `json:"items"`
+			Items []struct{ Message string } `json:"items"`
 		}
 		if json.NewDecoder(resp.Body).Decode(&page) != nil || len(page.Items) != 1 {
 			return false
 		}
-		return strings.Contains(page.Items[0].Body, "MalformedYAMLError")
+		return strings.Contains(page.Items[0].Message, "MalformedYAMLError")
 	}, 5*time.Second, 50*time.Millisecond, "the worker processed the event")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))

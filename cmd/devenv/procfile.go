@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fluxbridge/fluxbridge/internal/config"
 )
 
 // procStopTimeout is how long processes get to stop after SIGTERM before SIGKILL.
@@ -70,6 +73,16 @@ func runProcfile(ctx context.Context, path string) error {
 			return err
 		}
 		env = append(env, "FLUXBRIDGE_CONFIG="+cfg)
+	}
+	if os.Getenv(config.EnvBootstrapAdminTokenFile) == "" {
+		path, err := filepath.Abs(filepath.Join(dataDir, "admin-token"))
+		if err != nil {
+			return err
+		}
+		env = append(env, config.EnvBootstrapAdminTokenFile+"="+path)
+		addr := cmp.Or(os.Getenv("LISTEN_ADDR"), config.DefaultListenAddr)
+		fmt.Printf("devenv | admin API token: %s (written by the receiver on first start)\n", filepath.Join(dataDir, "admin-token"))
+		fmt.Printf("devenv |   curl -H \"Authorization: Bearer $(cat %s)\" http://%s/api/v1/me\n", filepath.Join(dataDir, "admin-token"), addr)
 	}
 	if os.Getenv("LOG_FORMAT") == "" {
 		env = append(env, "LOG_FORMAT=console")

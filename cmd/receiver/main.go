@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/fluxbridge/fluxbridge/internal/auth"
 	"github.com/fluxbridge/fluxbridge/internal/config"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
@@ -71,6 +72,19 @@ func run(ctx context.Context, getenv func(string) string) error {
 		log.Info().Strs("goose", res.Goose).Ints("river", res.River).Msg("migrated")
 	}
 
+	st := store.New(pool)
+	if cfg.BootstrapAdminTokenFile != "" {
+		res, err := auth.Bootstrap(ctx, st, cfg.BootstrapAdminTokenFile)
+		if err != nil {
+			return err
+		}
+		if res.Created {
+			// The token itself never goes to the log; it is in the file.
+			log.Warn().Str("user", res.Username).Str("token_file", cfg.BootstrapAdminTokenFile).Bool("generated", res.Generated).
+				Msg("no admin existed: bootstrapped one with the API token in the token file")
+		}
+	}
+
 	// Insert-only River client: no queues, so it never works jobs.
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logging.Slog(log)})
 	if err != nil {
@@ -81,7 +95,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		tokens[c.Name] = []byte(c.WebhookToken)
 	}
 	h := handlers.New(handlers.Deps{
-		Store: store.New(pool), River: rc, WebhookTokens: tokens, Metrics: metrics.New(), Logger: log,
+		Store: st, River: rc, WebhookTokens: tokens, Metrics: metrics.New(), Logger: log,
 	})
 	srv := &http.Server{
 		Addr: cfg.ListenAddr, Handler: h.Routes(),

@@ -44,7 +44,14 @@ type Config struct {
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
 	// Clusters are the Kubernetes clusters whose Flux reports to this fluxbridge.
 	Clusters []Cluster `json:"clusters"`
+	// BootstrapAdminTokenFile, when set, makes the receiver create an admin on a fresh install:
+	// if no enabled admin exists, user "admin" gets the API token in this file, or a generated
+	// one written to it. Env: FLUXBRIDGE_BOOTSTRAP_ADMIN_TOKEN_FILE.
+	BootstrapAdminTokenFile string `json:"bootstrapAdminTokenFile,omitempty"`
 }
+
+// EnvBootstrapAdminTokenFile names the variable that sets BootstrapAdminTokenFile.
+const EnvBootstrapAdminTokenFile = "FLUXBRIDGE_BOOTSTRAP_ADMIN_TOKEN_FILE"
 
 // Cluster is one Kubernetes cluster running Flux.
 type Cluster struct {
@@ -122,6 +129,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		if err := set(dst, key); err != nil {
 			return err
 		}
+	}
+	if v := getenv(EnvBootstrapAdminTokenFile); v != "" {
+		c.BootstrapAdminTokenFile = v
 	}
 	if v := getenv("MIGRATE_ON_START"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -234,6 +244,9 @@ func (c *Config) String() string {
 		fmt.Fprintf(&b, "%s(token=[redacted] kubeconfig=%q ns=%s)", cl.Name, cl.Kubeconfig, cl.FluxNamespace)
 	}
 	b.WriteString("]")
+	if c.BootstrapAdminTokenFile != "" {
+		fmt.Fprintf(&b, " bootstrapAdminTokenFile=%s", c.BootstrapAdminTokenFile)
+	}
 	return b.String()
 }
 
