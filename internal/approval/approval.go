@@ -306,8 +306,7 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, req *store.ApprovalRequ
 			store.ApprovalRejected: store.DeployRejected,
 			store.ApprovalExpired:  store.DeployCancelled,
 		}[state]
-		_, err := s.store.MoveDeployment(ctx, tx, req.TargetID, store.DeployAwaitingApproval, to,
-			fmt.Sprintf("approval request %d %s", req.ID, state))
+		_, err := s.store.MoveDeployment(ctx, tx, req.TargetID, store.DeployAwaitingApproval, to)
 		return err
 	}
 	return nil

@@ -160,11 +160,19 @@ func (h *Handler) vote(w http.ResponseWriter, r *http.Request, reject bool) {
 		if err != nil {
 			return nil, err
 		}
+		var cluster string
+		if id := out.Before.EnvironmentID; id != nil {
+			env, err := h.store.EnvironmentByID(ctx, tx, *id)
+			if err != nil {
+				return nil, err
+			}
+			cluster = env.Cluster
+		}
 		state := func(a store.ApprovalRequest) map[string]any {
 			return map[string]any{"state": a.State, "job_id": a.JobID}
 		}
 		ch := &auditChange{TargetType: "approval_request", TargetID: id, Before: state(out.Before), After: state(out.After),
-			EnvironmentID: out.Before.EnvironmentID,
+			EnvironmentID: out.Before.EnvironmentID, Cluster: cluster,
 			Details: map[string]any{"target_type": out.Before.TargetType, "target_id": out.Before.TargetID,
 				"held_action": out.Before.Action, "reason": q.Reason, "approvals": out.Approvals,
 				"required_approvals": out.Before.RequiredApprovals, "released": out.Released},

@@ -101,7 +101,9 @@ func TestTwoPersonRule(t *testing.T) {
 		require.Len(t, votes, 2)
 		require.Equal(t, "max", votes[0].(map[string]any)["username"], "Approved-By names are retrievable")
 		require.Equal(t, "olga", votes[1].(map[string]any)["username"])
-		require.Equal(t, "pending", f.deployment(t, f.deploy)["status"], "approved: ready to run")
+		d := f.deployment(t, f.deploy)
+		require.Equal(t, "pending", d["status"], "approved: ready to run")
+		require.Equal(t, "release", d["message"], "the requester's message stays")
 	})
 	t.Run("an approval after release", func(t *testing.T) {
 		refuse2 := func(token string) {

@@ -143,6 +143,10 @@ func TestEveryMutatingCallWritesOneRedactedAuditRow(t *testing.T) {
 					require.NotNil(t, e.ProjectID)
 					require.Equal(t, b.seed.Project.ID, *e.ProjectID)
 				}
+				if strings.Contains(c.path, "/approvals/") {
+					require.Equal(t, *e.EnvironmentID, b.seed.Env.ID)
+					require.Equal(t, "prod-eu", e.Cluster)
+				}
 				if strings.Contains(c.path, "/environments/") {
 					require.NotNil(t, e.EnvironmentID)
 					require.NotEmpty(t, e.Cluster)

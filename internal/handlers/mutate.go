@@ -28,9 +28,10 @@ type auditChange struct {
 	Details map[string]any
 	// Action overrides the route's policy action, e.g. "environment.update_held".
 	Action string
-	// ProjectID and EnvironmentID override the scoped project and environment, for changes
-	// whose route names neither (an approval, a new project).
+	// ProjectID, EnvironmentID and Cluster override the scoped project and environment, for
+	// changes whose route names neither (an approval, a new project).
 	ProjectID, EnvironmentID *int64
+	Cluster                  string
 }
 
 // mutate runs fn in one transaction and writes, in that same transaction, the call's one audit
@@ -104,6 +105,9 @@ func (h *Handler) auditEntry(r *http.Request, sc *reqScope, ch *auditChange) (st
 	}
 	if sc.Env != nil {
 		e.Cluster = sc.Env.Cluster
+	}
+	if ch.Cluster != "" {
+		e.Cluster = ch.Cluster
 	}
 	return e, nil
 }

@@ -55,7 +55,11 @@ func (w *ManualDeployWorker) Work(ctx context.Context, job *river.Job[ManualDepl
 		if d.Status != store.DeployPending {
 			return nil
 		}
-		if _, err := w.Store.MoveDeployment(ctx, tx, d.ID, store.DeployPending, store.DeploySucceeded, ""); err != nil {
+		if _, err := w.Store.MoveDeployment(ctx, tx, d.ID, store.DeployPending, store.DeploySucceeded); err != nil {
+			return err
+		}
+		env, err := w.Store.EnvironmentByID(ctx, tx, d.EnvironmentID)
+		if err != nil {
 			return err
 		}
 		votes, err := approval.New(w.Store, nil).ApprovedByJob(ctx, tx, job.ID)
@@ -72,7 +76,7 @@ func (w *ManualDeployWorker) Work(ctx context.Context, job *river.Job[ManualDepl
 		_, err = w.Store.InsertAudit(ctx, tx, store.AuditEntry{
 			ActorType: store.ActorSystem, ActorName: "fluxbridge", Action: "deployment." + store.DeploySucceeded,
 			TargetType: "deployment", TargetID: fmt.Sprint(d.ID), ProjectID: &d.ProjectID, EnvironmentID: &d.EnvironmentID,
-			Message: fmt.Sprintf("manual deployment of %s at %s recorded", d.App, d.Revision), Details: details,
+			Cluster: env.Cluster, Message: fmt.Sprintf("manual deployment of %s at %s recorded", d.App, d.Revision), Details: details,
 		})
 		return err
 	})

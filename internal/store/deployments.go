@@ -199,12 +199,13 @@ func (s *Store) LockDeployment(ctx context.Context, db DBTX, id int64) (*Deploym
 }
 
 // MoveDeployment changes a deployment's status from one value to another and reports whether it
-// did: a deployment no longer in status from is left alone. Final statuses set finished_at.
-func (s *Store) MoveDeployment(ctx context.Context, db DBTX, id int64, from, to, message string) (bool, error) {
+// did: a deployment no longer in status from is left alone. Final statuses set finished_at; the
+// requester's message stays.
+func (s *Store) MoveDeployment(ctx context.Context, db DBTX, id int64, from, to string) (bool, error) {
 	tag, err := db.Exec(ctx, `
-		UPDATE deployments SET status = $3, message = COALESCE(NULLIF($4, ''), message), updated_at = now(),
+		UPDATE deployments SET status = $3, updated_at = now(),
 			finished_at = CASE WHEN $3 IN ('succeeded', 'failed', 'cancelled', 'rejected') THEN now() END
-		WHERE id = $1 AND status = $2`, id, from, to, message)
+		WHERE id = $1 AND status = $2`, id, from, to)
 	if err != nil {
 		return false, fmt.Errorf("move deployment %d from %s to %s: %w", id, from, to, err)
 	}
