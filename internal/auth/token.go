@@ -24,6 +24,7 @@ const (
 	tokenAlphabet  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" // base64url
 	bearerScheme   = "bearer "
 	maxHeaderToken = 256 // longer Authorization values are not ours; do not hash them
+	touchInterval  = time.Minute
 )
 
 // NewToken returns a fresh random API token and its SHA-256. The token is shown to its owner
@@ -109,8 +110,12 @@ func (a *TokenAuthenticator) Authenticate(r *http.Request) (*Principal, error) {
 	case t.UserDisabledAt != nil:
 		return nil, &CredentialError{Reason: fmt.Sprintf("user %s is disabled", t.Username)}
 	}
-	if err := a.store.TouchToken(ctx, a.store.Pool(), t.ID); err != nil {
-		return nil, err
+	// Recording every use would turn each request into a write; once a minute is enough, and
+	// checking here first spares the round trip.
+	if t.LastUsedAt == nil || time.Since(*t.LastUsedAt) > touchInterval {
+		if err := a.store.TouchToken(ctx, a.store.Pool(), t.ID); err != nil {
+			return nil, err
+		}
 	}
 	return &Principal{UserID: t.UserID, Username: t.Username, Admin: t.IsAdmin, TokenID: t.ID, Method: MethodToken}, nil
 }
