@@ -17,7 +17,10 @@ type heldArgs struct {
 	args json.RawMessage
 }
 
-func (a heldArgs) Kind() string                 { return a.kind }
+// Kind implements river.JobArgs with the held job's kind.
+func (a heldArgs) Kind() string { return a.kind }
+
+// MarshalJSON returns the held args unchanged.
 func (a heldArgs) MarshalJSON() ([]byte, error) { return a.args, nil }
 
 // jobOpts are the insert options of a held job, stored as JSON in approval_requests.job_opts.

@@ -46,6 +46,7 @@ type CredentialError struct {
 	Reason string
 }
 
+// Error returns Reason.
 func (e *CredentialError) Error() string { return e.Reason }
 
 // Chain tries each authenticator in order; the first that finds credentials decides. An empty

@@ -52,6 +52,7 @@ type ConfigError struct {
 	Msg   string
 }
 
+// Error returns "field: message".
 func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
 
 var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)

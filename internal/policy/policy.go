@@ -129,6 +129,7 @@ type Denied struct {
 	Have     string
 }
 
+// Error says in one sentence what was denied and why.
 func (d *Denied) Error() string {
 	return fmt.Sprintf("permission denied: %s on %s requires %s; you are %s", d.Action, d.Resource, d.Required, d.Have)
 }
