@@ -58,14 +58,16 @@ func (h *Handler) listApprovals(w http.ResponseWriter, r *http.Request) {
 		f.State = store.ApprovalPending
 	}
 	reqs, err := h.store.ListApprovalRequests(r.Context(), h.store.Pool(), f)
-	if err == nil {
-		var items []approvalView
-		if items, err = h.viewApprovals(r.Context(), h.store.Pool(), reqs); err == nil {
-			writeJSON(w, http.StatusOK, pageOf(items, f.Limit, func(a approvalView) int64 { return a.ID }))
-			return
-		}
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
-	h.fail(w, r, err)
+	items, err := h.viewApprovals(r.Context(), h.store.Pool(), reqs)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pageOf(items, f.Limit, func(a approvalView) int64 { return a.ID }))
 }
 
 // approvalOf reads the {id} approval request of the scoped project; another project's is 404.
