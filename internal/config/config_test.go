@@ -1,0 +1,98 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fluxbridge/fluxbridge/internal/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	return p
+}
+
+func TestLoadFileEnvAndSecrets(t *testing.T) {
+	token := writeFile(t, "token", "file-token-0123456789abcdef\n")
+	dbURL := writeFile(t, "db", "postgres://fb:s3cret@db:5432/fb\n")
+	cfgPath := writeFile(t, "fluxbridge.yaml", `
+listenAddr: 0.0.0.0:8080
+logLevel: debug
+shutdownTimeout: 5s
+clusters:
+  - name: prod-eu
+    webhookTokenFile: `+token+`
+    kubeconfig: in-cluster
+  - name: staging
+    webhookToken: inline-token-0123456789
+    fluxNamespace: flux
+`)
+	cfg, err := config.Load(env(map[string]string{
+		"FLUXBRIDGE_CONFIG": cfgPath, "DATABASE_URL_FILE": dbURL, "LISTEN_ADDR": "127.0.0.1:9999", "MIGRATE_ON_START": "false",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9999", cfg.ListenAddr, "env overrides the file")
+	require.Equal(t, "debug", cfg.LogLevel)
+	require.Equal(t, "postgres://fb:s3cret@db:5432/fb", cfg.DatabaseURL, "secret file, trailing newline trimmed")
+	require.False(t, *cfg.MigrateOnStart)
+	require.Equal(t, 5*time.Second, cfg.ShutdownTimeout.Duration)
+	prod, ok := cfg.Cluster("prod-eu")
+	require.True(t, ok)
+	require.Equal(t, "file-token-0123456789abcdef", prod.WebhookToken)
+	require.Equal(t, "flux-system", prod.FluxNamespace, "default namespace")
+	staging, _ := cfg.Cluster("staging")
+	require.Equal(t, "flux", staging.FluxNamespace)
+
+	s := cfg.String()
+	for _, secret := range []string{"s3cret", "file-token", "inline-token"} {
+		require.NotContains(t, s, secret, "String() redacts secrets")
+	}
+	require.Contains(t, s, "prod-eu")
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		want []string
+	}{
+		{"no database", "", nil, []string{"DATABASE_URL is required"}},
+		{"unknown key", "clusterz: []\n", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"unknown field"}},
+		{"bad cluster name and short token", "clusters:\n  - name: Prod_EU\n    webhookToken: short\n", map[string]string{"DATABASE_URL": "postgres://x"},
+			[]string{`clusters[0].name "Prod_EU"`, "at least 16 bytes"}},
+		{"duplicate cluster", "clusters:\n  - {name: a, webhookToken: aaaaaaaaaaaaaaaaaaaa}\n  - {name: a, webhookToken: bbbbbbbbbbbbbbbbbbbb}\n",
+			map[string]string{"DATABASE_URL": "postgres://x"}, []string{"duplicate"}},
+		{"token twice", "clusters:\n  - {name: a, webhookToken: aaaaaaaaaaaaaaaaaaaa, webhookTokenFile: /nonexistent}\n",
+			map[string]string{"DATABASE_URL": "postgres://x"}, []string{"not both"}},
+		{"bad bool", "", map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "maybe"}, []string{"MIGRATE_ON_START"}},
+		{"bad duration", "", map[string]string{"DATABASE_URL": "postgres://x", "SHUTDOWN_TIMEOUT": "soon"}, []string{"SHUTDOWN_TIMEOUT"}},
+		{"bad log format", "", map[string]string{"DATABASE_URL": "postgres://x", "LOG_FORMAT": "xml"}, []string{"logFormat"}},
+		{"missing secret file", "", map[string]string{"DATABASE_URL_FILE": "/nonexistent/db"}, []string{"DATABASE_URL_FILE"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := map[string]string{}
+			for k, v := range tt.env {
+				e[k] = v
+			}
+			if tt.file != "" {
+				e["FLUXBRIDGE_CONFIG"] = writeFile(t, "c.yaml", tt.file)
+			}
+			_, err := config.Load(env(e))
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.True(t, strings.Contains(err.Error(), w), "%q does not contain %q", err, w)
+			}
+		})
+	}
+}
