@@ -1,5 +1,5 @@
-// Command worker runs fluxbridge's River jobs: Flux event processing, and later commit-and-push,
-// reconciles, rollbacks, alerts, backups and scans. It serves /metrics and /healthz on its own
+// Command worker runs fluxbridge's River jobs: Flux event processing and commit-and-push, and
+// later reconciles, rollbacks, alerts, backups and scans. It serves /metrics and /healthz on its own
 // address.
 package main
 
@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -17,9 +18,11 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/fluxbridge/fluxbridge/internal/config"
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
+	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 	"github.com/fluxbridge/fluxbridge/migrations"
 )
@@ -60,9 +63,26 @@ func run(ctx context.Context, getenv func(string) string) error {
 		}
 	}
 
+	sec, err := secrets.NewFileStore(cfg.SecretsDir)
+	if err != nil {
+		return err
+	}
+	locks, err := store.NewPushLocks(ctx, pool, jobs.GitWorkers)
+	if err != nil {
+		return err
+	}
+	defer locks.Close()
+	// The worker's clones live apart from the receiver's: a cache directory belongs to one Writer.
+	git := gitops.NewWriter(filepath.Join(cfg.GitCacheDir, "worker"), gitops.WithTimeout(cfg.GitTimeout.Duration))
+	st := store.New(pool)
+
 	m := metrics.New()
 	workers := river.NewWorkers()
-	if err := jobs.Register(workers, jobs.Deps{Store: store.New(pool), Metrics: m}); err != nil {
+	if err := jobs.Register(workers, jobs.Deps{
+		Store: st, Metrics: m, IsAncestor: jobs.GitAncestor(st, git, sec),
+		Git: git, Secrets: sec, PushLocks: locks,
+		Committer: gitops.Signature{Name: cfg.GitBotName, Email: cfg.GitBotEmail},
+	}); err != nil {
 		return fmt.Errorf("register workers: %w", err)
 	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{

@@ -23,6 +23,11 @@ const (
 	DefaultMetricsAddr     = "127.0.0.1:9090"
 	DefaultFluxNamespace   = "flux-system"
 	DefaultShutdownTimeout = 20 * time.Second
+	DefaultSecretsDir      = ".data/secrets"   // the file secret store of `make run`
+	DefaultGitCacheDir     = ".data/git-cache" // cached clones; each process uses a subdirectory
+	DefaultGitBotName      = "fluxbridge"
+	DefaultGitBotEmail     = "bot@fluxbridge.local"
+	DefaultGitTimeout      = 2 * time.Minute
 	minTokenLen            = 16 // bytes; shorter webhook tokens are guessable
 )
 
@@ -48,6 +53,19 @@ type Config struct {
 	// if no enabled admin exists, user "admin" gets the API token in this file, or a generated
 	// one written to it. Env: FLUXBRIDGE_BOOTSTRAP_ADMIN_TOKEN_FILE.
 	BootstrapAdminTokenFile string `json:"bootstrapAdminTokenFile,omitempty"`
+	// SecretsDir is the directory of the file secret store holding Git credentials (one 0600
+	// file per repository); it must not be readable by others. The database keeps only
+	// references into it.
+	SecretsDir string `json:"secretsDir"`
+	// GitCacheDir holds the cached clones of the repositories fluxbridge writes to; each
+	// process (receiver, worker) uses a subdirectory of its own.
+	GitCacheDir string `json:"gitCacheDir"`
+	// GitBotName and GitBotEmail are the committer of every commit fluxbridge makes; the
+	// author is the person who asked for it.
+	GitBotName  string `json:"gitBotName"`
+	GitBotEmail string `json:"gitBotEmail"`
+	// GitTimeout bounds one Git operation (fetch, commit and push, with its retries).
+	GitTimeout Duration `json:"gitTimeout"`
 }
 
 // EnvBootstrapAdminTokenFile names the variable that sets BootstrapAdminTokenFile.
@@ -125,6 +143,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	for key, dst := range map[string]*string{
 		"LISTEN_ADDR": &c.ListenAddr, "METRICS_ADDR": &c.MetricsAddr, "DATABASE_URL": &c.DatabaseURL,
 		"LOG_FORMAT": &c.LogFormat, "LOG_LEVEL": &c.LogLevel,
+		"SECRETS_DIR": &c.SecretsDir, "GIT_CACHE_DIR": &c.GitCacheDir, "GIT_BOT_NAME": &c.GitBotName, "GIT_BOT_EMAIL": &c.GitBotEmail,
 	} {
 		if err := set(dst, key); err != nil {
 			return err
@@ -146,6 +165,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			return fmt.Errorf("SHUTDOWN_TIMEOUT=%q: %w", v, err)
 		}
 		c.ShutdownTimeout.Duration = d
+	}
+	if v := getenv("GIT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("GIT_TIMEOUT=%q: %w", v, err)
+		}
+		c.GitTimeout.Duration = d
 	}
 	return nil
 }
@@ -169,6 +195,17 @@ func (c *Config) applyDefaults() {
 	}
 	if c.ShutdownTimeout.Duration == 0 {
 		c.ShutdownTimeout.Duration = DefaultShutdownTimeout
+	}
+	for dst, def := range map[*string]string{
+		&c.SecretsDir: DefaultSecretsDir, &c.GitCacheDir: DefaultGitCacheDir,
+		&c.GitBotName: DefaultGitBotName, &c.GitBotEmail: DefaultGitBotEmail,
+	} {
+		if *dst == "" {
+			*dst = def
+		}
+	}
+	if c.GitTimeout.Duration == 0 {
+		c.GitTimeout.Duration = DefaultGitTimeout
 	}
 	for i := range c.Clusters {
 		if c.Clusters[i].FluxNamespace == "" {
@@ -205,6 +242,12 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, fmt.Errorf("logFormat %q: want json or console", c.LogFormat))
+	}
+	if c.GitTimeout.Duration < time.Second {
+		errs = append(errs, fmt.Errorf("gitTimeout %s: want at least 1s", c.GitTimeout.Duration))
+	}
+	if !strings.Contains(c.GitBotEmail, "@") {
+		errs = append(errs, fmt.Errorf("gitBotEmail %q: want an email address", c.GitBotEmail))
 	}
 	seen := map[string]bool{}
 	for i, cl := range c.Clusters {
@@ -247,6 +290,7 @@ func (c *Config) String() string {
 	if c.BootstrapAdminTokenFile != "" {
 		fmt.Fprintf(&b, " bootstrapAdminTokenFile=%s", c.BootstrapAdminTokenFile)
 	}
+	fmt.Fprintf(&b, " secretsDir=%s gitCacheDir=%s gitBot=%q <%s> gitTimeout=%s", c.SecretsDir, c.GitCacheDir, c.GitBotName, c.GitBotEmail, c.GitTimeout.Duration)
 	return b.String()
 }
 

@@ -14,22 +14,30 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
 
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
+	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
-// Queues. Flux events are many and small; Git pushes run one at a time per worker process.
+// Queues. Flux events are many and small; Git pushes are few and slow.
 const (
 	QueueEvents = "events"
 	QueueGit    = "git"
 )
+
+// GitWorkers is how many pushes a worker process runs at once. Pushes to one repository are
+// serialised across all processes by a Postgres advisory lock (store.PushLocks, which needs
+// one connection per git worker), so several workers only help pushes to different
+// repositories run side by side.
+const GitWorkers = 4
 
 // Queues returns the queue configuration of a worker process.
 func Queues() map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		river.QueueDefault: {MaxWorkers: 10},
 		QueueEvents:        {MaxWorkers: 20},
-		QueueGit:           {MaxWorkers: 1},
+		QueueGit:           {MaxWorkers: GitWorkers},
 	}
 }
 
@@ -44,16 +52,37 @@ type Deps struct {
 	Metrics *metrics.Metrics // optional
 	// IsAncestor is optional; without it a UI deployment matches only its exact commit.
 	IsAncestor AncestorFunc
+
+	// Git, Secrets and PushLocks enable the commit_push worker; without Git it is not
+	// registered (a process that only processes events).
+	Git       *gitops.Writer
+	Secrets   secrets.Store
+	PushLocks *store.PushLocks
+	// Committer is the bot identity of every commit fluxbridge makes.
+	Committer gitops.Signature
+	// Approvers and AfterPush are optional; see CommitPushWorker.
+	Approvers ApproversFunc
+	AfterPush AfterPushFunc
 }
 
 // Register adds every worker to workers.
 func Register(workers *river.Workers, d Deps) error {
-	return errors.Join(
+	errs := []error{
 		river.AddWorkerSafely(workers, &FluxEventWorker{Store: d.Store, IsAncestor: d.IsAncestor}),
 		river.AddWorkerSafely(workers, &ManualDeployWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &EnvironmentConfigWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &ApprovalExpiryWorker{Store: d.Store}),
-	)
+	}
+	if d.Git != nil {
+		if d.PushLocks == nil {
+			errs = append(errs, errors.New("commit_push needs PushLocks"))
+		}
+		errs = append(errs, river.AddWorkerSafely(workers, &CommitPushWorker{
+			Store: d.Store, Git: d.Git, Secrets: d.Secrets, Locks: d.PushLocks, Committer: d.Committer,
+			Approvers: d.Approvers, AfterPush: d.AfterPush,
+		}))
+	}
+	return errors.Join(errs...)
 }
 
 // Middleware returns the worker middleware of a worker process: a context logger carrying the
