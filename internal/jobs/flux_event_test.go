@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"io"
+	"log"
 	"testing"
 	"time"
 
@@ -17,7 +19,12 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
 )
 
-func TestMain(m *testing.M) { storetest.Main(m) }
+// TestMain silences gitkit, which logs every request of the Git test servers through the
+// standard logger, and provides Postgres.
+func TestMain(m *testing.M) {
+	log.SetOutput(io.Discard)
+	storetest.Main(m)
+}
 
 type testBundle struct {
 	pool   *pgxpool.Pool
