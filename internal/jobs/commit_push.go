@@ -101,7 +101,18 @@ func (w *CommitPushWorker) Work(ctx context.Context, job *river.Job[CommitPushAr
 	if d, err = w.Store.DeploymentByID(ctx, db, id); err != nil || d.Status != store.DeployPending {
 		return err
 	}
-	msg, err := w.message(ctx, p)
+	prev, err := w.Store.LastPushedSpec(ctx, db, p.spec.RepositoryID, p.spec.Branch, p.spec.Path, d.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		prev = nil
+	case err != nil:
+		return w.failed(ctx, job, d, err)
+	case prev.DeploymentID > d.ID:
+		// A later request for the same app got here first (jobs run in any order); pushing this
+		// older form now would silently roll the app back.
+		return w.supersede(ctx, d, p, prev.DeploymentID)
+	}
+	msg, err := w.message(ctx, p, prev)
 	if err != nil {
 		return w.failed(ctx, job, d, err)
 	}
@@ -200,23 +211,20 @@ func (w *CommitPushWorker) prepare(ctx context.Context, job *river.Job[CommitPus
 	return p, nil
 }
 
-// message describes the push, comparing with what was last pushed to the same path. It runs
-// under the repository lock, so "last pushed" is the state this commit builds on.
-func (w *CommitPushWorker) message(ctx context.Context, p *pushPlan) (deployMessage, error) {
+// message describes the push, comparing with prev, what was last pushed to the same path (nil
+// for none). It runs under the repository lock, so prev is the state this commit builds on.
+func (w *CommitPushWorker) message(ctx context.Context, p *pushPlan, prev *store.DeploymentSpec) (deployMessage, error) {
 	db := w.Store.Pool()
 	m := deployMessage{
 		App: p.form.App, Env: p.env.Name, Kind: p.spec.Kind, Template: p.spec.TemplateName,
 		Image: imageOf(p.form), Namespace: p.spec.Namespace, Dir: p.spec.Path, Files: p.files,
 		DeployID: p.deploy.ID, Requester: p.requester, Committer: w.Committer,
 	}
-	prev, err := w.Store.LastPushedSpec(ctx, db, p.spec.RepositoryID, p.spec.Branch, p.spec.Path, p.deploy.ID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
+	var err error
+	if prev == nil {
 		m.FirstDeploy = true
 		m.Changes = manifest.Diff("", nil, p.spec.Kind, p.form)
-	case err != nil:
-		return m, err
-	default:
+	} else {
 		var pf manifest.Form
 		if err := json.Unmarshal(prev.Form, &pf); err != nil {
 			return m, fmt.Errorf("stored form of deployment %d: %w", prev.DeploymentID, err)
@@ -273,6 +281,23 @@ func (w *CommitPushWorker) record(ctx context.Context, d *store.Deployment, p *p
 	})
 }
 
+// supersede cancels a deployment whose app a later deployment already pushed.
+func (w *CommitPushWorker) supersede(ctx context.Context, d *store.Deployment, p *pushPlan, by int64) error {
+	msg := fmt.Sprintf("superseded by deployment %d, a later request for %s that was pushed first; nothing pushed", by, p.spec.Path)
+	return w.Store.WithTx(ctx, func(tx pgx.Tx) error {
+		ok, err := w.Store.SettlePendingDeployment(ctx, tx, d.ID, store.DeployCancelled, msg)
+		if err != nil || !ok {
+			return err
+		}
+		_, err = w.Store.InsertAudit(ctx, tx, store.AuditEntry{
+			ActorType: store.ActorSystem, ActorName: "commit_push", Action: "deployment.superseded",
+			TargetType: "deployment", TargetID: fmt.Sprint(d.ID), ProjectID: &d.ProjectID, EnvironmentID: &d.EnvironmentID,
+			Cluster: p.env.Cluster, Message: msg,
+		})
+		return err
+	})
+}
+
 // permanentError marks a failure that retrying cannot fix.
 type permanentError struct{ err error }
 
@@ -308,7 +333,7 @@ func (w *CommitPushWorker) failed(ctx context.Context, job *river.Job[CommitPush
 		msg = fmt.Sprintf("gave up after %d attempts: %s", job.Attempt, msg)
 	}
 	if ferr := w.Store.WithTx(context.WithoutCancel(ctx), func(tx pgx.Tx) error {
-		ok, ferr := w.Store.FailPendingDeployment(ctx, tx, d.ID, msg)
+		ok, ferr := w.Store.SettlePendingDeployment(ctx, tx, d.ID, store.DeployFailed, msg)
 		if ferr != nil || !ok {
 			return ferr
 		}

@@ -360,3 +360,17 @@ func (b *testBundle) countWhere(t *testing.T, table, where string) int {
 	require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table+" WHERE "+where).Scan(&n))
 	return n
 }
+
+func TestCommitPushOlderRequestNeverOverwritesNewer(t *testing.T) {
+	f := newPushFixture(t, newGitServer(t, false))
+	older := f.deploy(t, manifest.KindMicroservice, apiForm("1.0.0", 2))
+	newer := f.deploy(t, manifest.KindMicroservice, apiForm("2.0.0", 2))
+	// River ran the newer request's job first.
+	require.NoError(t, f.work(t, newer.ID, 1))
+	require.NoError(t, f.work(t, older.ID, 1))
+	got := f.deployment(t, older.ID)
+	require.Equal(t, store.DeployCancelled, got.Status)
+	require.Contains(t, got.Message, fmt.Sprintf("superseded by deployment %d", newer.ID))
+	require.Equal(t, 2, f.commits(t))
+	require.Contains(t, f.srv.git(t, "show", "main:apps/production/api/deployment.yaml"), "ghcr.io/acme/api:2.0.0")
+}

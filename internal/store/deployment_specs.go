@@ -89,14 +89,14 @@ func (s *Store) RecordPush(ctx context.Context, db DBTX, id int64, o PushOutcome
 	return true, nil
 }
 
-// FailPendingDeployment marks a pending deployment failed with a message saying why, and
-// reports whether it was still pending.
-func (s *Store) FailPendingDeployment(ctx context.Context, db DBTX, id int64, message string) (bool, error) {
+// SettlePendingDeployment moves a pending deployment to a final status (failed, cancelled)
+// with a message saying why, and reports whether it was still pending.
+func (s *Store) SettlePendingDeployment(ctx context.Context, db DBTX, id int64, status, message string) (bool, error) {
 	tag, err := db.Exec(ctx, `
-		UPDATE deployments SET status = 'failed', message = $2, updated_at = now(), finished_at = now()
-		WHERE id = $1 AND status = 'pending'`, id, message)
+		UPDATE deployments SET status = $2, message = $3, updated_at = now(), finished_at = now()
+		WHERE id = $1 AND status = 'pending'`, id, status, message)
 	if err != nil {
-		return false, fmt.Errorf("fail deployment %d: %w", id, err)
+		return false, fmt.Errorf("settle deployment %d as %s: %w", id, status, err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
