@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -19,9 +20,11 @@ import (
 
 	"github.com/fluxbridge/fluxbridge/internal/auth"
 	"github.com/fluxbridge/fluxbridge/internal/config"
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
+	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 	"github.com/fluxbridge/fluxbridge/migrations"
 )
@@ -94,8 +97,15 @@ func run(ctx context.Context, getenv func(string) string) error {
 	for _, c := range cfg.Clusters {
 		tokens[c.Name] = []byte(c.WebhookToken)
 	}
+	sec, err := secrets.NewFileStore(cfg.SecretsDir)
+	if err != nil {
+		return err
+	}
 	h := handlers.New(handlers.Deps{
 		Store: st, River: rc, WebhookTokens: tokens, Metrics: metrics.New(), Logger: log,
+		// Previews and validation read repositories; the receiver's clones live apart from the worker's.
+		Git:     gitops.NewWriter(filepath.Join(cfg.GitCacheDir, "receiver"), gitops.WithTimeout(cfg.GitTimeout.Duration)),
+		Secrets: sec,
 	})
 	srv := &http.Server{
 		Addr: cfg.ListenAddr, Handler: h.Routes(),

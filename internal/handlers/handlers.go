@@ -16,8 +16,10 @@ import (
 
 	"github.com/fluxbridge/fluxbridge/internal/approval"
 	"github.com/fluxbridge/fluxbridge/internal/auth"
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
 	"github.com/fluxbridge/fluxbridge/internal/policy"
+	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -33,6 +35,11 @@ type Deps struct {
 	// Authenticator identifies API callers; nil means API tokens from the store. An OIDC or
 	// session authenticator joins the tokens in an auth.Chain.
 	Authenticator auth.Authenticator
+	// Git reads repositories for previews and validation (never pushes: jobs do); its cache
+	// directory must not be shared with another Writer. Nil disables those endpoints.
+	Git *gitops.Writer
+	// Secrets stores repository credentials; nil refuses repositories with auth.
+	Secrets secrets.Store
 }
 
 // Handler serves every route.
@@ -44,6 +51,8 @@ type Handler struct {
 	log       zerolog.Logger
 	authn     auth.Authenticator
 	approvals *approval.Service
+	git       *gitops.Writer
+	secrets   secrets.Store
 }
 
 // New returns a Handler; metrics default to a fresh registry and authentication to API tokens.
@@ -55,7 +64,7 @@ func New(d Deps) *Handler {
 		d.Authenticator = auth.NewTokenAuthenticator(d.Store)
 	}
 	return &Handler{store: d.Store, river: d.River, tokens: d.WebhookTokens, metrics: d.Metrics, log: d.Logger,
-		authn: d.Authenticator, approvals: approval.New(d.Store, d.River)}
+		authn: d.Authenticator, approvals: approval.New(d.Store, d.River), git: d.Git, secrets: d.Secrets}
 }
 
 // httpError is an error whose message is safe to show the caller.

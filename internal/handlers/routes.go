@@ -72,6 +72,17 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{get, "/projects/{project}/audit", "audit.list", h.listAudit},
 		{get, "/projects/{project}/notifications", "notification.list", h.listNotifications},
 
+		// UI → Git: repositories, deploy previews and templates.
+		{post, "/projects/{project}/repositories", "repository.create", h.createRepository},
+		{put, "/projects/{project}/repositories/{id}/gitops", "repository.update", h.setGitops},
+		{put, "/projects/{project}/repositories/{id}/credentials", "repository.rotate_credentials", h.rotateCredentials},
+		{post, "/projects/{project}/repositories/{id}/validate", "repository.validate", h.validateRepository},
+		{post, "/projects/{project}/environments/{env}/deployments/preview", "deployment.preview", h.previewDeploy},
+		{get, "/projects/{project}/templates", "template.list", h.listTemplates},
+		{post, "/projects/{project}/templates", "template.create", h.createTemplate},
+		{get, "/projects/{project}/templates/{name}", "template.get", h.getTemplate},
+		{del, "/projects/{project}/templates/{name}", "template.delete", h.deleteTemplate},
+
 		// Across projects, grouped by cluster: for platform admins.
 		{get, "/resources", "resource.list_all", h.listResources},
 		{get, "/audit", "audit.list_all", h.listAudit},

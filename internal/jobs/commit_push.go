@@ -194,21 +194,31 @@ func (w *CommitPushWorker) prepare(ctx context.Context, job *river.Job[CommitPus
 	if err != nil {
 		return nil, permanent(fmt.Errorf("render: %w", err))
 	}
-	written := map[string]bool{}
-	for _, f := range files {
-		fp := path.Join(p.spec.Path, f.Name)
-		p.changes = append(p.changes, gitops.Change{Path: fp, Content: f.Content})
-		p.files = append(p.files, fp)
-		written[f.Name] = true
-	}
-	// Files a previous kind wrote and this one does not (a web-app's ingress when it becomes a
-	// microservice) are deleted; deleting a missing file is a no-op.
-	for _, name := range manifest.FileNames() {
-		if !written[name] {
-			p.changes = append(p.changes, gitops.Change{Path: path.Join(p.spec.Path, name), Delete: true})
+	p.changes = AppChanges(p.spec.Path, files)
+	for _, c := range p.changes {
+		if !c.Delete {
+			p.files = append(p.files, c.Path)
 		}
 	}
 	return p, nil
+}
+
+// AppChanges turns an app's rendered files into the changes that make dir hold exactly them:
+// a write per file, and a delete of every other file the renderer may write (a web-app's
+// ingress when it becomes a microservice); deleting a missing file is a no-op.
+func AppChanges(dir string, files []manifest.File) []gitops.Change {
+	written := map[string]bool{}
+	var out []gitops.Change
+	for _, f := range files {
+		out = append(out, gitops.Change{Path: path.Join(dir, f.Name), Content: f.Content})
+		written[f.Name] = true
+	}
+	for _, name := range manifest.FileNames() {
+		if !written[name] {
+			out = append(out, gitops.Change{Path: path.Join(dir, name), Delete: true})
+		}
+	}
+	return out
 }
 
 // message describes the push, comparing with prev, what was last pushed to the same path (nil

@@ -1,0 +1,202 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+
+	"github.com/fluxbridge/fluxbridge/internal/manifest"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// fluxNamespace is where fluxbridge proposes Kustomizations and expects the GitRepository.
+const fluxNamespace = "flux-system"
+
+// deployTarget is where a deploy to an environment goes in Git, and which Flux Kustomization
+// applies it. The rules (README "Where deploys go"):
+//
+//   - Repository: the environment's gitops_config.repository, else the project's only
+//     repository with GitOps enabled.
+//   - Branch: the environment's gitops_config.branch, else the environment's name with the
+//     "branch" layout, else the repository's branch.
+//   - Directory: the environment's gitops_config.path, else the repository's path with the
+//     "branch" layout, else <repository path>/<environment>. Each app gets <directory>/<app>/.
+//   - Namespace: the form's, else the environment's gitops_config.namespace, else
+//     <project>-<environment>.
+//   - Kustomization: the one named by the environment's gitops_config.kustomization, else the
+//     environment's only Kustomization, else the one of several whose config.path is the
+//     directory. With none, the deploy creates a gitops_resources row for the Kustomization
+//     fluxbridge proposes (wait, timeout, retry interval, prune), marked "proposed" until the
+//     Kubernetes integration creates the object in the cluster.
+type deployTarget struct {
+	repo      *store.Repository
+	branch    string
+	dir       string // the environment's directory; "" is the repository root
+	namespace string
+	// kustomization is the existing row, or nil when the deploy proposes one.
+	kustomization *store.Resource
+	kustName      string
+	kustNamespace string
+	flux          manifest.FluxConfig
+}
+
+// appDir is the app's directory in the repository.
+func (t *deployTarget) appDir(app string) string { return path.Join(t.dir, app) }
+
+// resolveTarget applies the rules above for the request's environment. The form's namespace
+// and the environment's config are checked here; problems name the field at fault.
+func (h *Handler) resolveTarget(ctx context.Context, db store.DBTX, sc *reqScope, formNamespace string) (*deployTarget, error) {
+	env := sc.Env
+	ec, err := env.Gitops()
+	if err != nil {
+		return nil, errConflictf("gitops_config", "environment %s: %v", env.Name, err)
+	}
+	t := &deployTarget{}
+	if t.repo, err = h.envRepository(ctx, db, sc, ec); err != nil {
+		return nil, err
+	}
+	rc, err := t.repo.Gitops()
+	if err != nil {
+		return nil, errConflictf("gitops_config", "%v", err)
+	}
+	t.branch, t.dir = rc.Branch, path.Join(rc.Path, env.Name)
+	if rc.Layout == store.LayoutBranch {
+		t.branch, t.dir = env.Name, rc.Path
+	}
+	if ec.Branch != "" {
+		t.branch = ec.Branch
+	}
+	if ec.Path != "" {
+		t.dir = path.Clean(ec.Path)
+	}
+	if t.dir == "." {
+		t.dir = ""
+	}
+	if err := checkBranch("environment.gitops_config.branch", t.branch); err != nil {
+		return nil, err
+	}
+	if err := checkDir("environment.gitops_config.path", t.dir); err != nil {
+		return nil, err
+	}
+	switch {
+	case formNamespace != "":
+		t.namespace = formNamespace
+	case ec.Namespace != "":
+		t.namespace = ec.Namespace
+	default:
+		t.namespace = sc.Project.Slug + "-" + env.Name
+	}
+	if !nameRE.MatchString(t.namespace) {
+		return nil, errBadRequest("namespace", "%q is not a valid namespace; set namespace in the form or the environment's gitops_config.namespace", t.namespace)
+	}
+	t.flux = manifest.ProposeFluxConfig(t.dir, manifest.SourceRef{Kind: "GitRepository", Name: t.repo.Name, Namespace: fluxNamespace})
+	return t, h.findKustomization(ctx, db, sc, ec, t)
+}
+
+// envRepository picks the environment's repository.
+func (h *Handler) envRepository(ctx context.Context, db store.DBTX, sc *reqScope, ec store.EnvGitops) (*store.Repository, error) {
+	var repo *store.Repository
+	if ec.Repository != "" {
+		r, err := h.store.RepositoryByName(ctx, db, sc.Project.ID, ec.Repository)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errConflictf("gitops_config.repository", "environment %s names repository %q, which project %s does not have", sc.Env.Name, ec.Repository, sc.Project.Slug)
+		}
+		if err != nil {
+			return nil, err
+		}
+		repo = r
+	} else {
+		all, err := h.store.ListRepositories(ctx, db, sc.Project.ID)
+		if err != nil {
+			return nil, err
+		}
+		for i := range all {
+			if all[i].GitopsEnabled {
+				if repo != nil {
+					return nil, errConflictf("gitops_config.repository", "project %s has several GitOps repositories; set gitops_config.repository on environment %s", sc.Project.Slug, sc.Env.Name)
+				}
+				repo = &all[i]
+			}
+		}
+		if repo == nil {
+			return nil, errConflictf("repository", "project %s has no repository with GitOps enabled: connect one and enable GitOps on it first", sc.Project.Slug)
+		}
+	}
+	if !repo.GitopsEnabled {
+		return nil, errConflictf("repository", "GitOps is not enabled on repository %s", repo.Name)
+	}
+	return repo, nil
+}
+
+// findKustomization fills t with the environment's Kustomization, or with the proposed one.
+func (h *Handler) findKustomization(ctx context.Context, db store.DBTX, sc *reqScope, ec store.EnvGitops, t *deployTarget) error {
+	t.kustName, t.kustNamespace = sc.Project.Slug+"-"+sc.Env.Name, fluxNamespace
+	if k := ec.Kustomization; k != nil && k.Name != "" {
+		t.kustName = k.Name
+		if k.Namespace != "" {
+			t.kustNamespace = k.Namespace
+		}
+	}
+	all, err := h.store.ListResources(ctx, db, store.ResourceFilter{ProjectID: sc.Project.ID, EnvironmentID: sc.Env.ID, Kind: "Kustomization"})
+	if err != nil {
+		return err
+	}
+	var byPath []*store.Resource
+	for i := range all {
+		k := &all[i]
+		if k.Name == t.kustName && k.Namespace == t.kustNamespace && k.Cluster == sc.Env.Cluster {
+			t.kustomization = k
+			return nil
+		}
+		var c struct {
+			Path string `json:"path"`
+		}
+		_ = json.Unmarshal(k.Config, &c)
+		if path.Clean("./"+c.Path) == path.Clean(t.flux.Path) {
+			byPath = append(byPath, k)
+		}
+	}
+	switch {
+	case ec.Kustomization != nil && ec.Kustomization.Name != "":
+		return nil // named but not there yet: proposed under that name
+	case len(all) == 1:
+		t.kustomization = &all[0]
+	case len(byPath) == 1:
+		t.kustomization = byPath[0]
+	case len(all) > 1:
+		return errConflictf("gitops_config.kustomization", "environment %s has %d Kustomizations; name the one that applies %s in gitops_config.kustomization", sc.Env.Name, len(all), t.flux.Path)
+	}
+	if t.kustomization != nil {
+		t.kustName, t.kustNamespace = t.kustomization.Name, t.kustomization.Namespace
+	}
+	return nil
+}
+
+// ensureKustomization returns the Kustomization row the deployment points to, creating the
+// proposed one when the environment has none.
+func (h *Handler) ensureKustomization(ctx context.Context, db store.DBTX, sc *reqScope, t *deployTarget) (*store.Resource, error) {
+	if t.kustomization != nil {
+		return t.kustomization, nil
+	}
+	cfg, _ := json.Marshal(struct {
+		manifest.FluxConfig
+		Proposed bool `json:"proposed"`
+	}{t.flux, true})
+	res, err := h.store.CreateResource(ctx, db, store.NewResource{
+		ProjectID: sc.Project.ID, EnvironmentID: &sc.Env.ID, RepositoryID: &t.repo.ID, Cluster: sc.Env.Cluster,
+		Kind: "Kustomization", Namespace: t.kustNamespace, Name: t.kustName, Config: cfg,
+	})
+	if c, ok := store.IsUniqueViolation(err); ok && c == "gitops_resources_cluster_kind_namespace_name_key" {
+		return nil, errConflictf("gitops_config.kustomization", "cluster %s already has a Kustomization %s/%s of another environment; name this environment's in gitops_config.kustomization",
+			sc.Env.Cluster, t.kustNamespace, t.kustName)
+	}
+	return res, err
+}
+
+// errConflictf is a 409 naming the configuration field at fault.
+func errConflictf(field, format string, args ...any) *httpError {
+	return &httpError{Status: http.StatusConflict, Field: field, Msg: fmt.Sprintf(format, args...)}
+}

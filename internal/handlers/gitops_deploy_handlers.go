@@ -1,0 +1,268 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
+	"github.com/fluxbridge/fluxbridge/internal/manifest"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// defaultKind is the template of a deploy that names none.
+const defaultKind = manifest.KindMicroservice
+
+// gitReadTimeout bounds the Git reads of a preview or a validation, inside the receiver's
+// write timeout.
+const gitReadTimeout = 30 * time.Second
+
+// gitopsDeployReq is a gitops-ui deploy: a template (built-in kind or saved template) and the
+// form, the saved template's form overlaid with the request's fields (a JSON merge patch).
+type gitopsDeployReq struct {
+	Kind     string
+	Template *store.DeployTemplate // nil for a built-in template
+	Form     manifest.Form
+}
+
+// decodeGitopsDeploy reads a deploy body whose method was already taken out of obj.
+func (h *Handler) decodeGitopsDeploy(ctx context.Context, sc *reqScope, obj map[string]json.RawMessage) (*gitopsDeployReq, error) {
+	name, err := takeString(obj, "template")
+	if err != nil {
+		return nil, err
+	}
+	q := &gitopsDeployReq{Kind: name}
+	base := json.RawMessage(`{}`)
+	switch {
+	case name == "":
+		q.Kind = defaultKind
+	case manifest.IsKind(name):
+	default:
+		t, err := h.store.DeployTemplateByName(ctx, h.store.Pool(), sc.Project.ID, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errBadRequest("template", "%q is neither a built-in template (%v) nor a saved template of project %s", name, manifest.Kinds(), sc.Project.Slug)
+		}
+		if err != nil {
+			return nil, err
+		}
+		q.Template, q.Kind, base = t, t.Kind, t.Form
+	}
+	rest, _ := json.Marshal(obj)
+	merged, err := mergePatch(base, rest)
+	if err != nil {
+		return nil, errBadRequest("", "%v", err)
+	}
+	if err := decodeStrict(merged, &q.Form, ""); err != nil {
+		return nil, err
+	}
+	if err := q.Form.Validate(q.Kind); err != nil {
+		return nil, formError(err)
+	}
+	return q, nil
+}
+
+// formError turns a *manifest.FieldError into a 400 naming the field.
+func formError(err error) error {
+	var fe *manifest.FieldError
+	if errors.As(err, &fe) {
+		return errBadRequest(fe.Field, "%s", fe.Msg)
+	}
+	return err
+}
+
+// gitopsDeployResp is a created gitops-ui deployment and where it goes.
+type gitopsDeployResp struct {
+	Deployment    *store.Deployment `json:"deployment"`
+	Target        targetView        `json:"target"`
+	Kustomization kustomizationView `json:"kustomization"`
+}
+
+// targetView shows where a deploy goes in Git.
+type targetView struct {
+	Repository string `json:"repository"`
+	Branch     string `json:"branch"`
+	Path       string `json:"path"`
+	Namespace  string `json:"namespace"`
+	Template   string `json:"template"`
+	Kind       string `json:"kind"`
+}
+
+// kustomizationView shows the Flux Kustomization that applies a deploy.
+type kustomizationView struct {
+	ID        int64  `json:"id,omitempty"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	// Proposed is true while fluxbridge proposes the object (no row existed before).
+	Proposed bool                `json:"proposed"`
+	Config   manifest.FluxConfig `json:"proposed_config"`
+	YAML     string              `json:"proposed_yaml,omitempty"`
+}
+
+func (q *gitopsDeployReq) view(t *deployTarget, app string) targetView {
+	v := targetView{Repository: t.repo.Name, Branch: t.branch, Path: t.appDir(app), Namespace: t.namespace, Template: q.Kind, Kind: q.Kind}
+	if q.Template != nil {
+		v.Template = q.Template.Name
+	}
+	return v
+}
+
+// createGitopsDeployment records a gitops-ui deployment and enqueues its commit_push job in
+// one transaction: the rendered files are checked here (a 400 names the field), pushed by the
+// job. The Kustomization row is created when the environment has none.
+func (h *Handler) createGitopsDeployment(ctx context.Context, r *http.Request, q *gitopsDeployReq) (*gitopsDeployResp, error) {
+	sc := scopeOf(r)
+	u, err := h.requester(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	form, _ := json.Marshal(q.Form)
+	resp := &gitopsDeployResp{}
+	err = h.store.WithTx(ctx, func(tx pgx.Tx) error {
+		t, err := h.resolveTarget(ctx, tx, sc, q.Form.Namespace)
+		if err != nil {
+			return err
+		}
+		if _, err := manifest.Render(q.Kind, q.Form, manifest.Options{Namespace: t.namespace}); err != nil {
+			return formError(err)
+		}
+		proposed := t.kustomization == nil
+		k, err := h.ensureKustomization(ctx, tx, sc, t)
+		if err != nil {
+			return err
+		}
+		d, err := h.store.CreateDeployment(ctx, tx, store.NewDeployment{
+			ProjectID: sc.Project.ID, EnvironmentID: sc.Env.ID, GitopsResourceID: &k.ID, Method: store.MethodGitopsUI,
+			App: q.Form.App, RequestedBy: &u.ID, Message: "waiting to be pushed",
+		})
+		if err != nil {
+			return err
+		}
+		spec := store.DeploymentSpec{
+			DeploymentID: d.ID, RepositoryID: t.repo.ID, Branch: t.branch, Path: t.appDir(q.Form.App),
+			Namespace: t.namespace, Kind: q.Kind, Form: form,
+		}
+		if q.Template != nil {
+			spec.TemplateID, spec.TemplateName = &q.Template.ID, q.Template.Name
+		}
+		if _, err := h.store.CreateDeploymentSpec(ctx, tx, spec); err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("deploy %s %s to %s (gitops-ui, %s)", q.Form.App, imageOf(q.Form), sc.Env.Name, spec.Path)
+		details, _ := json.Marshal(map[string]any{"method": store.MethodGitopsUI, "app": q.Form.App, "image": imageOf(q.Form),
+			"repository": t.repo.Name, "branch": t.branch, "path": spec.Path, "template": spec.TemplateName, "kind": q.Kind})
+		if err := h.audit(ctx, tx, r, "deployment.create", "deployment", fmt.Sprint(d.ID), msg, details); err != nil {
+			return err
+		}
+		if _, err := h.river.InsertTx(ctx, tx, jobs.CommitPushArgs{DeploymentID: d.ID}, nil); err != nil {
+			return fmt.Errorf("enqueue commit_push: %w", err)
+		}
+		resp.Deployment, resp.Target = d, q.view(t, q.Form.App)
+		resp.Kustomization = kustomizationView{ID: k.ID, Name: k.Name, Namespace: k.Namespace, Proposed: proposed, Config: t.flux}
+		return nil
+	})
+	return resp, err
+}
+
+// previewResp is what a deploy would write, without writing it.
+type previewResp struct {
+	Target targetView `json:"target"`
+	// Head is the branch head compared against; "" for an empty repository.
+	Head  string        `json:"head"`
+	Files []previewFile `json:"files"`
+	// Changed lists the paths the deploy would add, modify or delete; empty means a deploy
+	// would make no commit.
+	Changed       []string          `json:"changed"`
+	Diff          string            `json:"diff"`
+	Kustomization kustomizationView `json:"kustomization"`
+}
+
+// previewFile is one rendered file, as it would be committed (with the fluxbridge marker).
+type previewFile struct {
+	Path    string `json:"path"`
+	Content string `json:"content"`
+}
+
+// previewGitopsDeployment renders the form and diffs it against the branch head: no row, no
+// job, no commit. It reads the repository (cached clone) with the request's deadline.
+func (h *Handler) previewGitopsDeployment(ctx context.Context, r *http.Request, q *gitopsDeployReq) (*previewResp, error) {
+	sc := scopeOf(r)
+	if h.git == nil {
+		return nil, &httpError{Status: http.StatusServiceUnavailable, Msg: "previews are not available: the receiver has no Git cache configured"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, gitReadTimeout)
+	defer cancel()
+	t, err := h.resolveTarget(ctx, h.store.Pool(), sc, q.Form.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	files, err := manifest.Render(q.Kind, q.Form, manifest.Options{Namespace: t.namespace})
+	if err != nil {
+		return nil, formError(err)
+	}
+	repo, err := jobs.GitRepo(ctx, h.secrets, t.repo, t.branch)
+	if err != nil {
+		return nil, gitError(err, t)
+	}
+	changes := jobs.AppChanges(t.appDir(q.Form.App), files)
+	p, err := h.git.Preview(ctx, repo, changes)
+	if err != nil {
+		return nil, gitError(err, t)
+	}
+	resp := &previewResp{Target: q.view(t, q.Form.App), Head: p.Head, Changed: p.Files, Diff: p.Diff}
+	if resp.Changed == nil {
+		resp.Changed = []string{}
+	}
+	for _, c := range changes {
+		if !c.Delete {
+			resp.Files = append(resp.Files, previewFile{Path: c.Path, Content: string(gitops.Mark(c.Content))})
+		}
+	}
+	k := kustomizationView{Name: t.kustName, Namespace: t.kustNamespace, Proposed: t.kustomization == nil, Config: t.flux}
+	if t.kustomization != nil {
+		k.ID = t.kustomization.ID
+	}
+	if y, err := manifest.RenderKustomization(k.Name, k.Namespace, t.flux); err == nil {
+		k.YAML = string(y)
+	}
+	resp.Kustomization = k
+	return resp, nil
+}
+
+// gitError turns a Git failure during a preview or validation into a response that says
+// what to fix; the error text is already free of credentials.
+func gitError(err error, t *deployTarget) error {
+	var ce *gitops.ConflictError
+	var pe *gitops.PathError
+	switch {
+	case errors.As(err, &ce):
+		return &httpError{Status: http.StatusConflict, Field: "app", Msg: err.Error() + "; fluxbridge never overwrites such a file: revert the hand edit first"}
+	case errors.As(err, &pe):
+		return errBadRequest("environment.gitops_config.path", "%v", err)
+	case errors.Is(err, jobs.ErrCredentialsMissing):
+		return errConflictf("auth", "%v; rotate the repository's credentials", err)
+	case errors.Is(err, gitops.ErrAuth):
+		return &httpError{Status: http.StatusBadGateway, Field: "auth", Msg: err.Error() + "; check the repository's credentials (and known_hosts for SSH)"}
+	case errors.Is(err, gitops.ErrRepoNotFound):
+		return &httpError{Status: http.StatusBadGateway, Field: "url", Msg: err.Error()}
+	case errors.Is(err, gitops.ErrBranchNotFound):
+		return errConflictf("branch", "%v; create branch %s or change gitops_config.branch", err, t.branch)
+	case errors.Is(err, gitops.ErrInvalidArgument):
+		return errBadRequest("url", "%v", err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return &httpError{Status: http.StatusGatewayTimeout, Msg: "the Git server did not answer in time"}
+	}
+	return &httpError{Status: http.StatusBadGateway, Msg: "reading the repository failed: " + err.Error()}
+}
+
+func imageOf(f manifest.Form) string {
+	if f.Tag == "" {
+		return f.Image
+	}
+	return f.Image + ":" + f.Tag
+}
