@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,7 +26,12 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
 )
 
-func TestMain(m *testing.M) { storetest.Main(m) }
+// TestMain silences gitkit, which logs every request of the Git test servers through the
+// standard logger, and provides Postgres.
+func TestMain(m *testing.M) {
+	log.SetOutput(io.Discard)
+	storetest.Main(m)
+}
 
 var (
 	prodKey    = []byte("prod-eu-webhook-token-0123456789")

@@ -36,24 +36,27 @@ func GitRepo(ctx context.Context, sec secrets.Store, repo *store.Repository, bra
 }
 
 // GitAncestor returns the AncestorFunc the Flux event job uses, answered from Git with w. The
-// branch searched is the one the deployed commit was pushed to (from its deployment spec),
-// else the repository's configured branch.
+// repository and branch searched are the ones the deployed commit was pushed to (from its
+// deployment spec), else repositoryID (the Kustomization's) on its configured branch.
 func GitAncestor(st *store.Store, w *gitops.Writer, sec secrets.Store) AncestorFunc {
 	return func(ctx context.Context, repositoryID int64, ancestor, descendant string) (bool, error) {
-		repo, err := st.RepositoryByID(ctx, st.Pool(), repositoryID)
-		if err != nil {
-			return false, err
-		}
-		branch, err := st.BranchOfCommit(ctx, st.Pool(), repositoryID, ancestor)
+		repoID, branch, err := st.PushTargetOfCommit(ctx, st.Pool(), ancestor)
 		if errors.Is(err, store.ErrNotFound) {
-			cfg, cerr := repo.Gitops()
-			if cerr != nil {
-				return false, cerr
-			}
-			branch, err = cfg.Branch, nil
+			repoID, err = repositoryID, nil
 		}
 		if err != nil {
 			return false, err
+		}
+		repo, err := st.RepositoryByID(ctx, st.Pool(), repoID)
+		if err != nil {
+			return false, err
+		}
+		if branch == "" {
+			cfg, err := repo.Gitops()
+			if err != nil {
+				return false, err
+			}
+			branch = cfg.Branch
 		}
 		r, err := GitRepo(ctx, sec, repo, branch)
 		if err != nil {

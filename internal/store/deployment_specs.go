@@ -101,15 +101,14 @@ func (s *Store) SettlePendingDeployment(ctx context.Context, db DBTX, id int64, 
 	return tag.RowsAffected() == 1, nil
 }
 
-// BranchOfCommit returns the branch a gitops-ui deployment pushed commit sha to in a
-// repository; ErrNotFound when no deployment recorded that commit.
-func (s *Store) BranchOfCommit(ctx context.Context, db DBTX, repositoryID int64, sha string) (string, error) {
-	var branch string
-	err := db.QueryRow(ctx, `
-		SELECT s.branch FROM deployment_specs s JOIN deployments d ON d.id = s.deployment_id
-		WHERE s.repository_id = $1 AND d.commit_sha = $2 ORDER BY d.id DESC LIMIT 1`, repositoryID, sha).Scan(&branch)
+// PushTargetOfCommit returns the repository and branch a gitops-ui deployment pushed commit
+// sha to; ErrNotFound when no deployment recorded that commit.
+func (s *Store) PushTargetOfCommit(ctx context.Context, db DBTX, sha string) (repositoryID int64, branch string, err error) {
+	err = db.QueryRow(ctx, `
+		SELECT s.repository_id, s.branch FROM deployment_specs s JOIN deployments d ON d.id = s.deployment_id
+		WHERE d.commit_sha = $1 ORDER BY d.id DESC LIMIT 1`, sha).Scan(&repositoryID, &branch)
 	if err != nil {
-		return "", notFound(err, fmt.Sprintf("deployment of commit %s", sha))
+		return 0, "", notFound(err, fmt.Sprintf("deployment of commit %s", sha))
 	}
-	return branch, nil
+	return repositoryID, branch, nil
 }

@@ -1,0 +1,239 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/gittestserver"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
+	"github.com/fluxbridge/fluxbridge/internal/handlers"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
+	"github.com/fluxbridge/fluxbridge/internal/logging"
+	"github.com/fluxbridge/fluxbridge/internal/secrets"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+	"github.com/fluxbridge/fluxbridge/internal/storetest"
+)
+
+// Credentials of the HTTPS Git server.
+const (
+	gitUser = "deployer"
+	gitPass = "s3cr3t-api-token-51d0c2aa"
+)
+
+// syncBuffer collects the log output of the receiver and the worker.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gitopsBundle is a seeded database, a receiver and a worker wired like cmd/receiver and
+// cmd/worker (secret store, Git caches, push locks), an HTTPS Git server with basic auth
+// holding the fleet repository, and the logs of it all.
+type gitopsBundle struct {
+	testBundle
+	gitURL  string
+	gitRoot string
+	ca      []byte
+	secrets *secrets.FileStore
+	logs    *syncBuffer
+}
+
+func setupGitops(t *testing.T, withWorker bool) *gitopsBundle {
+	t.Helper()
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.NewDB(t)
+	st := store.New(pool)
+	seed := storetest.Seed(t, st, pool)
+	// The seeded repository is not a GitOps target here; the test connects its own.
+	_, err := pool.Exec(ctx, `UPDATE repositories SET gitops_enabled = false WHERE id = $1`, seed.Repo.ID)
+	require.NoError(t, err)
+	sec, err := secrets.NewFileStore(filepath.Join(t.TempDir(), "secrets"))
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	log := zerolog.New(logs).With().Timestamp().Logger()
+
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logging.Slog(log)})
+	require.NoError(t, err)
+	h := handlers.New(handlers.Deps{Store: st, River: rc, Logger: log, Git: gitops.NewWriter(t.TempDir()), Secrets: sec,
+		WebhookTokens: map[string][]byte{storetest.Cluster: prodKey}})
+	srv := httptest.NewServer(h.Routes())
+	t.Cleanup(srv.Close)
+
+	b := &gitopsBundle{testBundle: testBundle{pool: pool, st: st, seed: seed, srv: srv}, secrets: sec, logs: logs}
+	b.startGitServer(t)
+	if withWorker {
+		locks, err := store.NewPushLocks(ctx, pool, jobs.GitWorkers)
+		require.NoError(t, err)
+		git := gitops.NewWriter(t.TempDir())
+		workers := river.NewWorkers()
+		require.NoError(t, jobs.Register(workers, jobs.Deps{
+			Store: st, Git: git, Secrets: sec, PushLocks: locks, IsAncestor: jobs.GitAncestor(st, git, sec),
+			Committer: gitops.Signature{Name: "fluxbridge", Email: "bot@fluxbridge.test"},
+		}))
+		wc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+			Queues: jobs.Queues(), Workers: workers, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
+			Logger: logging.Slog(log), Middleware: jobs.Middleware(log, nil),
+		})
+		require.NoError(t, err)
+		require.NoError(t, wc.Start(ctx))
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = wc.Stop(sctx)
+			locks.Close()
+		})
+	}
+	return b
+}
+
+// startGitServer serves the fleet repository over HTTPS with basic auth.
+func (b *gitopsBundle) startGitServer(t *testing.T) {
+	t.Helper()
+	gs, err := gittestserver.NewTempGitServer()
+	require.NoError(t, err)
+	gs.AutoCreate().Auth(gitUser, gitPass)
+	cert, key := selfSignedCert(t)
+	require.NoError(t, gs.StartHTTPS(cert, key, cert, "127.0.0.1"))
+	t.Cleanup(func() { gs.StopHTTP(); _ = os.RemoveAll(gs.Root()) })
+	b.gitURL, b.gitRoot, b.ca = gs.HTTPAddress()+"/fleet.git", gs.Root(), cert
+	work := t.TempDir()
+	gitCLI(t, work, "init", "-q", "-b", "main")
+	require.NoError(t, os.WriteFile(filepath.Join(work, "README.md"), []byte("fleet\n"), 0o644))
+	gitCLI(t, work, "add", "-A")
+	gitCLI(t, work, "commit", "-q", "-m", "initial")
+	gitCLI(t, gs.Root(), "init", "-q", "--bare", "-b", "main", "fleet.git")
+	gitCLI(t, work, "push", "-q", filepath.Join(gs.Root(), "fleet.git"), "main")
+}
+
+// git runs the git CLI on the server's bare fleet repository.
+func (b *gitopsBundle) git(t *testing.T, args ...string) string {
+	t.Helper()
+	return gitCLI(t, filepath.Join(b.gitRoot, "fleet.git"), args...)
+}
+
+// call sends a JSON request as alice and decodes the JSON answer.
+func (b *gitopsBundle) call(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		require.NoError(t, err)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, b.srv.URL+"/api/v1/projects/webapp"+path, r)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Fluxbridge-User", "alice")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	return resp.StatusCode, decodeBody(t, resp.Body)
+}
+
+// connect connects the fleet repository with GitOps on branch main under path clusters.
+func (b *gitopsBundle) connect(t *testing.T, password string) int64 {
+	t.Helper()
+	status, body := b.call(t, http.MethodPost, "/repositories", map[string]any{
+		"name": "fleet", "url": b.gitURL,
+		"auth":   map[string]any{"type": "https", "username": gitUser, "password": password, "ca_cert": string(b.ca)},
+		"gitops": map[string]any{"enabled": true, "branch": "main", "path": "clusters"},
+	})
+	require.Equal(t, http.StatusCreated, status, "%v", body)
+	return int64(body["id"].(float64))
+}
+
+// waitStatus polls the deployment API until deployment id leaves pending.
+func (b *gitopsBundle) waitStatus(t *testing.T, id int64) map[string]any {
+	t.Helper()
+	var d map[string]any
+	require.Eventually(t, func() bool {
+		_, d = b.call(t, http.MethodGet, "/deployments/"+itoa(id), nil)
+		return d["status"] != store.DeployPending
+	}, 30*time.Second, 50*time.Millisecond)
+	return d
+}
+
+func itoa(id int64) string { return strings.TrimSpace(string(mustJSON(id))) }
+
+func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+// gitCLI runs the git CLI in dir without the user's or system's config.
+func gitCLI(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
+		"GIT_AUTHOR_NAME=Cli User", "GIT_AUTHOR_EMAIL=cli@example.com", "GIT_COMMITTER_NAME=Cli User", "GIT_COMMITTER_EMAIL=cli@example.com")
+	out, err := cmd.CombinedOutput()
+	require.NoError(tb, err, "git %s: %s", strings.Join(args, " "), out)
+	return strings.TrimSpace(string(out))
+}
+
+// selfSignedCert returns a PEM certificate and key for 127.0.0.1 that is its own CA.
+func selfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(tb, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(tb, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(tb, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// testKey returns a fresh ed25519 private key in OpenSSH PEM format.
+func testKey(t *testing.T) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	return string(pem.EncodeToMemory(block))
+}
