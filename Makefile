@@ -55,10 +55,11 @@ test: ensure-postgres lint chart/lint $(TEST_DEPS)
 	$(BIN)/devenv test -- go test $(GO_TEST_FLAGS) ./...
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./internal/fluxevent
 
-## bench: webhook throughput and latency, durable path (fsync on) vs a bare chi handler
+## bench: webhook throughput (durable path vs bare chi); UI deploy → pushed commit vs the git CLI
 .PHONY: bench
 bench: ensure-postgres $(BIN)/devenv
 	PG_DURABLE=1 $(BIN)/devenv test -- go test -run '^$$' -bench . -benchtime 3x ./internal/handlers
+	PG_DURABLE=1 $(BIN)/devenv test -- go test -run '^$$' -bench DeployVsGitCLI -benchtime 30x ./internal/jobs
 
 ## lint: go vet and gofmt
 .PHONY: lint

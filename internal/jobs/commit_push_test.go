@@ -23,6 +23,7 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/manifest"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
+	"github.com/fluxbridge/fluxbridge/internal/storetest"
 )
 
 // bot is the committer of the tests' commits.
@@ -40,7 +41,16 @@ type pushFixture struct {
 
 func newPushFixture(t *testing.T, srv *gitServer) *pushFixture {
 	t.Helper()
-	b := setup(t)
+	t.Parallel()
+	return newPushFixtureTB(t, srv)
+}
+
+// newPushFixtureTB is newPushFixture for benchmarks, which cannot run in parallel.
+func newPushFixtureTB(t testing.TB, srv *gitServer) *pushFixture {
+	t.Helper()
+	pool := storetest.NewDB(t)
+	st := store.New(pool)
+	b := &testBundle{pool: pool, st: st, seed: storetest.Seed(t, st, pool), worker: &jobs.FluxEventWorker{Store: st}}
 	ctx := context.Background()
 	sec, err := secrets.NewFileStore(filepath.Join(t.TempDir(), "secrets"))
 	require.NoError(t, err)
@@ -70,7 +80,7 @@ func apiForm(tag string, replicas int32) manifest.Form {
 }
 
 // deploy inserts a pending gitops-ui deployment of form to apps/production/<app> on main.
-func (f *pushFixture) deploy(t *testing.T, kind string, form manifest.Form) *store.Deployment {
+func (f *pushFixture) deploy(t testing.TB, kind string, form manifest.Form) *store.Deployment {
 	t.Helper()
 	ctx := context.Background()
 	d, err := f.st.CreateDeployment(ctx, f.pool, store.NewDeployment{
@@ -98,7 +108,7 @@ func (f *pushFixture) work(t *testing.T, id int64, attempt int) error {
 	return f.push.Work(context.Background(), job)
 }
 
-func (f *pushFixture) deployment(t *testing.T, id int64) *store.Deployment {
+func (f *pushFixture) deployment(t testing.TB, id int64) *store.Deployment {
 	t.Helper()
 	d, err := f.st.DeploymentByID(context.Background(), f.pool, id)
 	require.NoError(t, err)
