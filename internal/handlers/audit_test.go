@@ -68,11 +68,27 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 		"deployment.create": {
 			{"deploy to staging at once", "developer", http.MethodPost, env + "/staging/deployments", map[string]any{"method": "manual", "app": "web", "revision": "v2"}, 201},
 			{"hold a deploy to production", "owner", http.MethodPost, env + "/production/deployments", map[string]any{"method": "manual", "app": "web", "revision": "v3"}, 202},
+			{"deploy a form to staging", "developer", http.MethodPost, env + "/staging/deployments", map[string]any{"method": "gitops-ui",
+				"app": "web", "image": "ghcr.io/acme/web", "tag": "1.0.0", "ports": []any{map[string]any{"container_port": 8080}}}, 201},
 		},
+		"repository.create": {{"connect a repository with a password", "maintainer", http.MethodPost, "/api/v1/projects/webapp/repositories",
+			map[string]any{"name": "fleet", "url": "https://git.example.com/acme/fleet.git",
+				"auth": map[string]any{"type": "https", "username": "bot", "password": gitPassword}}, 201}},
+		"repository.update": {{"enable GitOps", "maintainer", http.MethodPut, fmt.Sprintf("/api/v1/projects/webapp/repositories/%d/gitops", b.seed.Repo.ID),
+			map[string]any{"enabled": true, "branch": "main", "path": "clusters"}, 200}},
+		"repository.rotate_credentials": {{"rotate credentials", "maintainer", http.MethodPut, fmt.Sprintf("/api/v1/projects/webapp/repositories/%d/credentials", b.seed.Repo.ID),
+			map[string]any{"auth": map[string]any{"type": "https", "username": "bot", "password": gitPassword}}, 200}},
+		"template.create": {{"save a template", "maintainer", http.MethodPost, "/api/v1/projects/webapp/templates",
+			map[string]any{"name": "standard", "kind": "microservice", "form": map[string]any{"replicas": 3}}, 201}},
+		"template.delete":  {{"delete a template", "maintainer", http.MethodDelete, "/api/v1/projects/webapp/templates/standard", nil, 204}},
 		"approval.approve": {{"approve", "maintainer", http.MethodPost, approvePath(f.approval), map[string]any{"reason": "tested on staging"}, 200}},
 		"approval.reject":  {{"reject", "owner", http.MethodPost, rejectPath(f.approval), map[string]any{"reason": "wrong revision"}, 200}},
 	}
 }
+
+// readOnly are the POST routes that change nothing (a preview, a validation): they write no
+// audit row (TestReadOnlyPostsWriteNoAuditRow).
+var readOnly = map[string]bool{"deployment.preview": true, "repository.validate": true}
 
 // TestEveryMutatingCallWritesOneRedactedAuditRow calls every mutating route and checks that it
 // left exactly one audit row, in its own name, with the request ID, the source IP, a diff, and
@@ -101,9 +117,10 @@ func TestEveryMutatingCallWritesOneRedactedAuditRow(t *testing.T) {
 
 	order := []string{"user.create", "user.update", "user.token_create", "user.token_revoke", "token.create",
 		"token.revoke", "project.create", "project.update", "member.set", "member.remove", "environment.create",
-		"environment.update", "deployment.create", "approval.approve", "approval.reject"}
+		"environment.update", "repository.create", "repository.update", "repository.rotate_credentials",
+		"deployment.create", "template.create", "template.delete", "approval.approve", "approval.reject"}
 	for _, rt := range handlers.APIRoutes(b.h) {
-		if rt.Method != http.MethodGet {
+		if rt.Method != http.MethodGet && !readOnly[rt.Action] {
 			require.NotEmpty(t, cases[rt.Action], "mutating route %s %s (%s) has no audit case: add one", rt.Method, rt.Pattern, rt.Action)
 		}
 	}
@@ -169,6 +186,11 @@ func TestRefusedCallsWriteNoAuditRow(t *testing.T) {
 		{"self-approval", "requester", http.MethodPost, approvePath(f.approval), nil, 403},
 		{"duplicate", "admin", http.MethodPost, "/api/v1/projects", map[string]any{"slug": "webapp", "name": "again"}, 409},
 		{"anonymous", "anonymous", http.MethodPost, "/api/v1/tokens", map[string]any{"name": "x"}, 401},
+		{"a path attack in a deploy form", "maintainer", http.MethodPost, "/api/v1/projects/webapp/environments/staging/deployments",
+			map[string]any{"method": "gitops-ui", "app": "../../etc", "image": "nginx", "tag": "1"}, 400},
+		{"a preview", "maintainer", http.MethodPost, "/api/v1/projects/webapp/environments/staging/deployments/preview",
+			map[string]any{"app": "web", "image": "nginx", "tag": "1"}, 400},
+		{"a validation", "maintainer", http.MethodPost, fmt.Sprintf("/api/v1/projects/webapp/repositories/%d/validate", b.seed.Repo.ID), nil, 200},
 	} {
 		resp, got := b.do(t, f.tokens[c.role], c.method, c.path, c.body)
 		require.Equal(t, c.status, resp.StatusCode, "%s: %v", c.name, got)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -35,11 +36,11 @@ func (q *createDeploymentReq) Validate() error {
 	switch q.Method {
 	case store.MethodManual:
 	case "":
-		return errBadRequest("method", "is required; use %q", store.MethodManual)
-	case store.MethodGitopsUI, store.MethodGitopsGit:
-		return errBadRequest("method", "%q deployments cannot be created through this endpoint yet", q.Method)
+		return errBadRequest("method", "is required; use %q or %q", store.MethodManual, store.MethodGitopsUI)
+	case store.MethodGitopsGit:
+		return errBadRequest("method", "%q deployments are recorded from Flux's events, not created here", q.Method)
 	default:
-		return errBadRequest("method", "must be %q, got %q", store.MethodManual, q.Method)
+		return errBadRequest("method", "must be %q or %q, got %q", store.MethodManual, store.MethodGitopsUI, q.Method)
 	}
 	q.App, q.Revision, q.Message = strings.TrimSpace(q.App), strings.TrimSpace(q.Revision), strings.TrimSpace(q.Message)
 	if q.App == "" || len(q.App) > maxAppLen || !dnsSubdomain(q.App) {
@@ -78,8 +79,18 @@ type deploymentResp struct {
 // awaiting_approval (202) with an approval request holding its job; otherwise its job is
 // enqueued at once (201).
 func (h *Handler) createDeployment(w http.ResponseWriter, r *http.Request) {
+	obj, err := readObject(w, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if m, ok := obj["method"]; ok && string(m) == `"`+store.MethodGitopsUI+`"` {
+		h.createGitopsDeploy(w, r, obj)
+		return
+	}
 	var q createDeploymentReq
-	if err := decodeJSON(w, r, &q); err != nil {
+	raw, _ := json.Marshal(obj)
+	if err := decodeStrict(raw, &q, ""); err != nil {
 		h.fail(w, r, err)
 		return
 	}

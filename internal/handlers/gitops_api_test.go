@@ -200,7 +200,7 @@ func TestDeployRejectsBadInput(t *testing.T) {
 		{"unknown field", with("replica", 3), "replica"},
 		{"wrong type", with("replicas", "three"), "replicas"},
 		{"unknown template", with("template", "helm-chart"), "template"},
-		{"wrong method", with("method", "ftp"), "method"},
+		{"wrong method", map[string]any{"method": "ftp"}, "method"},
 		{"latest", with("tag", "latest"), "tag"},
 	}
 	for _, tt := range tests {
@@ -277,4 +277,35 @@ func TestDeployFromSavedTemplate(t *testing.T) {
 	var spec json.RawMessage
 	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT form FROM deployment_specs`).Scan(&spec))
 	require.Contains(t, string(spec), `"class_name": "nginx"`, "deployments keep their forms")
+}
+
+// TestProdDeployWaitsForApprovals: a gitops-ui deploy to production (two approvals by default)
+// is held; the last approval releases its commit_push job, and the commit names the approvers.
+func TestProdDeployWaitsForApprovals(t *testing.T) {
+	b := setupGitops(t, true)
+	_, err := b.pool.Exec(context.Background(), `UPDATE environments SET gitops_config = '{}' WHERE id = $1`, b.seed.Env.ID)
+	require.NoError(t, err)
+	b.connect(t, gitPass)
+	head := b.git(t, "rev-parse", "main")
+
+	status, created := b.call(t, http.MethodPost, "/environments/production/deployments", apiForm("2.0.0", 2))
+	require.Equal(t, http.StatusAccepted, status, "%v", created)
+	id := int64(created["deployment"].(map[string]any)["id"].(float64))
+	require.Equal(t, store.DeployAwaitingApproval, created["deployment"].(map[string]any)["status"])
+	approvalID := int64(created["approval"].(map[string]any)["id"].(float64))
+	require.Zero(t, b.count(t, "SELECT count(*) FROM river_job WHERE kind = 'commit_push'"), "the job is held")
+
+	for _, name := range []string{"bob", "carol"} {
+		u, err := b.st.CreateUser(context.Background(), b.pool, store.User{Username: name, DisplayName: strings.ToUpper(name[:1]) + name[1:], Email: name + "@example.com"})
+		require.NoError(t, err)
+		require.NoError(t, b.st.AddMember(context.Background(), b.pool, b.seed.Project.ID, u.ID, "maintainer"))
+		resp, got := b.do(t, b.token(t, u.ID, nil), http.MethodPost, fmt.Sprintf("/api/v1/projects/webapp/approvals/%d/approve", approvalID),
+			map[string]any{"reason": "looks good"})
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%v", got)
+	}
+	d := b.waitStatus(t, id)
+	require.Equal(t, store.DeployPushed, d["status"], "%v", d)
+	require.Equal(t, head, b.git(t, "rev-parse", "main~1"), "one commit")
+	require.Equal(t, fmt.Sprintf("Deployment-Id: %d\nRequested-By: Alice Example <alice@example.com>\nEnvironment: production\nApproved-By: Bob <bob@example.com>\nApproved-By: Carol <carol@example.com>", id),
+		b.git(t, "log", "-1", "--format=%(trailers:only,unfold)"))
 }

@@ -10,9 +10,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fluxbridge/fluxbridge/internal/approval"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/manifest"
+	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -76,9 +78,11 @@ func formError(err error) error {
 	return err
 }
 
-// gitopsDeployResp is a created gitops-ui deployment and where it goes.
+// gitopsDeployResp is a created gitops-ui deployment, where it goes, and the approval request
+// holding it in an environment that requires approvals.
 type gitopsDeployResp struct {
 	Deployment    *store.Deployment `json:"deployment"`
+	Approval      *approvalView     `json:"approval,omitempty"`
 	Target        targetView        `json:"target"`
 	Kustomization kustomizationView `json:"kustomization"`
 }
@@ -112,61 +116,67 @@ func (q *gitopsDeployReq) view(t *deployTarget, app string) targetView {
 	return v
 }
 
-// createGitopsDeployment records a gitops-ui deployment and enqueues its commit_push job in
-// one transaction: the rendered files are checked here (a 400 names the field), pushed by the
-// job. The Kustomization row is created when the environment has none.
-func (h *Handler) createGitopsDeployment(ctx context.Context, r *http.Request, q *gitopsDeployReq) (*gitopsDeployResp, error) {
+// createGitopsDeployment records a gitops-ui deployment in tx and submits its commit_push job
+// through the environment's approval gate: enqueued at once, or held until enough people
+// approve (the deployment then waits in awaiting_approval). The rendered files are checked
+// here (a 400 names the field); the job pushes them. The Kustomization row is created when the
+// environment has none.
+func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http.Request, q *gitopsDeployReq) (*gitopsDeployResp, *auditChange, error) {
 	sc := scopeOf(r)
-	u, err := h.requester(ctx, r)
+	t, err := h.resolveTarget(ctx, tx, sc, q.Form.Namespace)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if _, err := manifest.Render(q.Kind, q.Form, manifest.Options{Namespace: t.namespace}); err != nil {
+		return nil, nil, formError(err)
+	}
+	g, err := h.gate(ctx, tx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	proposed := t.kustomization == nil
+	k, err := h.ensureKustomization(ctx, tx, sc, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	status := store.DeployPending
+	if g.Held() {
+		status = store.DeployAwaitingApproval
+	}
+	d, err := h.store.CreateDeployment(ctx, tx, store.NewDeployment{
+		ProjectID: sc.Project.ID, EnvironmentID: sc.Env.ID, GitopsResourceID: &k.ID, Method: store.MethodGitopsUI,
+		Status: status, App: q.Form.App, RequestedBy: &sc.Principal.UserID,
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	form, _ := json.Marshal(q.Form)
-	resp := &gitopsDeployResp{}
-	err = h.store.WithTx(ctx, func(tx pgx.Tx) error {
-		t, err := h.resolveTarget(ctx, tx, sc, q.Form.Namespace)
-		if err != nil {
-			return err
-		}
-		if _, err := manifest.Render(q.Kind, q.Form, manifest.Options{Namespace: t.namespace}); err != nil {
-			return formError(err)
-		}
-		proposed := t.kustomization == nil
-		k, err := h.ensureKustomization(ctx, tx, sc, t)
-		if err != nil {
-			return err
-		}
-		d, err := h.store.CreateDeployment(ctx, tx, store.NewDeployment{
-			ProjectID: sc.Project.ID, EnvironmentID: sc.Env.ID, GitopsResourceID: &k.ID, Method: store.MethodGitopsUI,
-			App: q.Form.App, RequestedBy: &u.ID, Message: "waiting to be pushed",
-		})
-		if err != nil {
-			return err
-		}
-		spec := store.DeploymentSpec{
-			DeploymentID: d.ID, RepositoryID: t.repo.ID, Branch: t.branch, Path: t.appDir(q.Form.App),
-			Namespace: t.namespace, Kind: q.Kind, Form: form,
-		}
-		if q.Template != nil {
-			spec.TemplateID, spec.TemplateName = &q.Template.ID, q.Template.Name
-		}
-		if _, err := h.store.CreateDeploymentSpec(ctx, tx, spec); err != nil {
-			return err
-		}
-		msg := fmt.Sprintf("deploy %s %s to %s (gitops-ui, %s)", q.Form.App, imageOf(q.Form), sc.Env.Name, spec.Path)
-		details, _ := json.Marshal(map[string]any{"method": store.MethodGitopsUI, "app": q.Form.App, "image": imageOf(q.Form),
-			"repository": t.repo.Name, "branch": t.branch, "path": spec.Path, "template": spec.TemplateName, "kind": q.Kind})
-		if err := h.audit(ctx, tx, r, "deployment.create", "deployment", fmt.Sprint(d.ID), msg, details); err != nil {
-			return err
-		}
-		if _, err := h.river.InsertTx(ctx, tx, jobs.CommitPushArgs{DeploymentID: d.ID}, nil); err != nil {
-			return fmt.Errorf("enqueue commit_push: %w", err)
-		}
-		resp.Deployment, resp.Target = d, q.view(t, q.Form.App)
-		resp.Kustomization = kustomizationView{ID: k.ID, Name: k.Name, Namespace: k.Namespace, Proposed: proposed, Config: t.flux}
-		return nil
-	})
-	return resp, err
+	spec := store.DeploymentSpec{
+		DeploymentID: d.ID, RepositoryID: t.repo.ID, Branch: t.branch, Path: t.appDir(q.Form.App),
+		Namespace: t.namespace, Kind: q.Kind, Form: form,
+	}
+	if q.Template != nil {
+		spec.TemplateID, spec.TemplateName = &q.Template.ID, q.Template.Name
+	}
+	if _, err := h.store.CreateDeploymentSpec(ctx, tx, spec); err != nil {
+		return nil, nil, err
+	}
+	summary := fmt.Sprintf("deploy %s %s to %s (gitops-ui: %s on %s of %s)", q.Form.App, imageOf(q.Form), sc.Env.Name, spec.Path, t.branch, t.repo.Name)
+	sub, err := g.Submit(ctx, tx, approval.TargetDeployment, d.ID, summary, jobs.CommitPushArgs{DeploymentID: d.ID}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp := &gitopsDeployResp{Deployment: d, Target: q.view(t, q.Form.App),
+		Kustomization: kustomizationView{ID: k.ID, Name: k.Name, Namespace: k.Namespace, Proposed: proposed, Config: t.flux}}
+	if sub.Request != nil {
+		resp.Approval = &approvalView{ApprovalRequest: sub.Request, Votes: []store.Vote{}}
+	}
+	details := submittedDetails(sub)
+	details["repository"], details["branch"], details["path"], details["kind"] = t.repo.Name, t.branch, spec.Path, q.Kind
+	if q.Template != nil {
+		details["template"] = q.Template.Name
+	}
+	return resp, &auditChange{TargetType: "deployment", TargetID: d.ID, After: d, Message: summary, Details: details}, nil
 }
 
 // previewResp is what a deploy would write, without writing it.
@@ -244,7 +254,7 @@ func gitError(err error, t *deployTarget) error {
 		return &httpError{Status: http.StatusConflict, Field: "app", Msg: err.Error() + "; fluxbridge never overwrites such a file: revert the hand edit first"}
 	case errors.As(err, &pe):
 		return errBadRequest("environment.gitops_config.path", "%v", err)
-	case errors.Is(err, jobs.ErrCredentialsMissing):
+	case errors.Is(err, jobs.ErrCredentialsMissing), errors.Is(err, secrets.ErrInvalidRef):
 		return errConflictf("auth", "%v; rotate the repository's credentials", err)
 	case errors.Is(err, gitops.ErrAuth):
 		return &httpError{Status: http.StatusBadGateway, Field: "auth", Msg: err.Error() + "; check the repository's credentials (and known_hosts for SSH)"}

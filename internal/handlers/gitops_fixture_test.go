@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -69,6 +70,7 @@ func (s *syncBuffer) String() string {
 // holding the fleet repository, and the logs of it all.
 type gitopsBundle struct {
 	testBundle
+	alice   string // the API token of alice, a maintainer of the seeded project
 	gitURL  string
 	gitRoot string
 	ca      []byte
@@ -83,8 +85,11 @@ func setupGitops(t *testing.T, withWorker bool) *gitopsBundle {
 	pool := storetest.NewDB(t)
 	st := store.New(pool)
 	seed := storetest.Seed(t, st, pool)
-	// The seeded repository is not a GitOps target here; the test connects its own.
+	// The seeded repository is not a GitOps target here; the test connects its own. Production
+	// deploys need no approval unless a test asks for them.
 	_, err := pool.Exec(ctx, `UPDATE repositories SET gitops_enabled = false WHERE id = $1`, seed.Repo.ID)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE environments SET gitops_config = '{"requiredApprovals": 0}' WHERE id = $1`, seed.Env.ID)
 	require.NoError(t, err)
 	sec, err := secrets.NewFileStore(filepath.Join(t.TempDir(), "secrets"))
 	require.NoError(t, err)
@@ -98,7 +103,8 @@ func setupGitops(t *testing.T, withWorker bool) *gitopsBundle {
 	srv := httptest.NewServer(h.Routes())
 	t.Cleanup(srv.Close)
 
-	b := &gitopsBundle{testBundle: testBundle{pool: pool, st: st, seed: seed, srv: srv}, secrets: sec, logs: logs}
+	b := &gitopsBundle{testBundle: testBundle{pool: pool, st: st, seed: seed, h: h, srv: srv}, secrets: sec, logs: logs}
+	b.alice = b.token(t, seed.User.ID, nil)
 	b.startGitServer(t)
 	if withWorker {
 		locks, err := store.NewPushLocks(ctx, pool, jobs.GitWorkers)
@@ -162,7 +168,7 @@ func (b *gitopsBundle) call(t *testing.T, method, path string, body any) (int, m
 	req, err := http.NewRequest(method, b.srv.URL+"/api/v1/projects/webapp"+path, r)
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Fluxbridge-User", "alice")
+	req.Header.Set("Authorization", "Bearer "+b.alice)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -192,9 +198,7 @@ func (b *gitopsBundle) waitStatus(t *testing.T, id int64) map[string]any {
 	return d
 }
 
-func itoa(id int64) string { return strings.TrimSpace(string(mustJSON(id))) }
-
-func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+func itoa(id int64) string { return fmt.Sprint(id) }
 
 // gitCLI runs the git CLI in dir without the user's or system's config.
 func gitCLI(tb testing.TB, dir string, args ...string) string {

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +21,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fluxbridge/fluxbridge/internal/auth"
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
+	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
 )
@@ -54,9 +57,12 @@ func setup(t *testing.T) *testBundle {
 	st := store.New(pool)
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
 	require.NoError(t, err)
+	sec, err := secrets.NewFileStore(filepath.Join(t.TempDir(), "secrets"))
+	require.NoError(t, err)
 	h := handlers.New(handlers.Deps{
 		Store: st, River: rc, Logger: zerolog.Nop(),
 		WebhookTokens: map[string][]byte{storetest.Cluster: prodKey, "staging": stagingKey},
+		Git:           gitops.NewWriter(t.TempDir()), Secrets: sec,
 	})
 	srv := httptest.NewServer(h.Routes())
 	t.Cleanup(srv.Close)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -13,8 +14,15 @@ import (
 // maxFormBodyBytes caps the body of the repository, template and deploy endpoints.
 const maxFormBodyBytes = 1 << 20 // 1 MiB
 
-// readObject reads r's body, capped, as one JSON object keyed by field.
+// readObject reads r's body, capped, as one JSON object keyed by field; a body that is not
+// JSON by its Content-Type is a 415, as in decodeJSON.
 func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, &httpError{Status: http.StatusUnsupportedMediaType, Msg: "Content-Type must be application/json, got " + ct}
+		}
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBodyBytes))
 	var tooBig *http.MaxBytesError
 	switch {

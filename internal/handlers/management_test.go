@@ -113,7 +113,7 @@ func TestDeployRequestValidation(t *testing.T) {
 	path := envs + "/staging/deployments"
 	for _, c := range []struct{ body, field string }{
 		{`{"method": "ftp", "app": "web", "revision": "1"}`, "method"},
-		{`{"method": "gitops-ui", "app": "web", "revision": "1"}`, "method"},
+		{`{"method": "gitops-ui", "app": "web", "revision": "1"}`, "revision"}, // the form has no revision
 		{`{"method": "manual", "app": "Web App", "revision": "1"}`, "app"},
 		{`{"method": "manual", "app": "web", "revision": ""}`, "revision"},
 		{`{"method": "manual", "app": "web", "revision": "v 1"}`, "revision"},

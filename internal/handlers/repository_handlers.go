@@ -39,72 +39,68 @@ func (h *Handler) createRepository(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	resp, err := h.connectRepository(r.Context(), r, &q)
-	if err != nil {
-		h.fail(w, r, err)
+	var repo *store.Repository
+	var ref string
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		var ch *auditChange
+		repo, ref, ch, err = h.connectRepository(ctx, tx, r, &q)
+		return ch, err
+	}) {
+		if ref != "" { // written before the transaction rolled back
+			_ = h.secrets.Delete(context.WithoutCancel(r.Context()), ref)
+		}
 		return
 	}
-	writeJSON(w, http.StatusCreated, resp)
+	writeJSON(w, http.StatusCreated, repositoryResp{repo})
 }
 
-// connectRepository validates q, inserts the row and stores the credentials, all or nothing:
-// the secret is written inside the row's transaction and deleted again if it rolls back.
-func (h *Handler) connectRepository(ctx context.Context, r *http.Request, q *createRepositoryReq) (*repositoryResp, error) {
+// connectRepository validates q, inserts the row and stores the credentials inside tx; the
+// caller deletes the secret under the returned reference if tx rolls back.
+func (h *Handler) connectRepository(ctx context.Context, tx pgx.Tx, r *http.Request, q *createRepositoryReq) (*store.Repository, string, *auditChange, error) {
 	sc := scopeOf(r)
 	if !nameRE.MatchString(q.Name) {
-		return nil, errBadRequest("name", "must be a DNS label (lowercase letters, digits and '-'), got %q", q.Name)
+		return nil, "", nil, errBadRequest("name", "must be a DNS label (lowercase letters, digits and '-'), got %q", q.Name)
 	}
 	if err := checkRepoURL(q.URL); err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	creds, err := q.Auth.check(q.URL)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	cfg, err := q.Gitops.check()
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	rawCfg, _ := json.Marshal(cfg)
 	ref := ""
 	if creds != nil {
 		if h.secrets == nil {
-			return nil, &httpError{Status: http.StatusServiceUnavailable, Msg: "no secret store is configured for credentials"}
+			return nil, "", nil, &httpError{Status: http.StatusServiceUnavailable, Msg: "no secret store is configured for credentials"}
 		}
 		ref = secrets.NewRef("repo-" + sc.Project.Slug + "-" + q.Name)
 	}
-	var repo *store.Repository
-	err = h.store.WithTx(ctx, func(tx pgx.Tx) error {
-		repo, err = h.store.CreateRepository(ctx, tx, store.NewRepository{
-			ProjectID: sc.Project.ID, Name: q.Name, URL: q.URL, AuthType: q.Auth.Type, CredentialRef: ref,
-			GitopsEnabled: q.Gitops.Enabled, GitopsConfig: rawCfg,
-		})
-		if c, ok := store.IsUniqueViolation(err); ok && c == "repositories_project_id_name_key" {
-			return &httpError{Status: http.StatusConflict, Field: "name", Msg: fmt.Sprintf("project %s already has a repository %q", sc.Project.Slug, q.Name)}
-		}
-		if err != nil {
-			return err
-		}
-		if err := h.auditRepo(ctx, tx, r, "repository.create", repo, "connected repository "+repo.Name+" ("+repo.AuthType+")"); err != nil {
-			return err
-		}
-		if creds != nil {
-			return h.secrets.Put(ctx, ref, creds)
-		}
-		return nil
+	repo, err := h.store.CreateRepository(ctx, tx, store.NewRepository{
+		ProjectID: sc.Project.ID, Name: q.Name, URL: q.URL, AuthType: q.Auth.Type, CredentialRef: ref,
+		GitopsEnabled: q.Gitops.Enabled, GitopsConfig: rawCfg,
 	})
-	if err != nil {
-		if ref != "" {
-			_ = h.secrets.Delete(context.WithoutCancel(ctx), ref)
-		}
-		return nil, err
+	if c, ok := store.IsUniqueViolation(err); ok && c == "repositories_project_id_name_key" {
+		return nil, "", nil, &httpError{Status: http.StatusConflict, Field: "name", Msg: fmt.Sprintf("project %s already has a repository %q", sc.Project.Slug, q.Name)}
 	}
-	return &repositoryResp{repo}, nil
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if creds != nil {
+		if err := h.secrets.Put(ctx, ref, creds); err != nil {
+			return nil, ref, nil, err
+		}
+	}
+	return repo, ref, &auditChange{TargetType: "repository", TargetID: repo.ID, After: repo,
+		Message: "connected repository " + repo.Name + " (" + repo.AuthType + ")"}, nil
 }
 
 // setGitops enables or disables GitOps on a repository and sets its branch, path and layout.
 func (h *Handler) setGitops(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	id, obj, err := h.idAndBody(w, r)
 	var q gitopsInput
 	if err == nil {
@@ -121,21 +117,21 @@ func (h *Handler) setGitops(w http.ResponseWriter, r *http.Request) {
 	}
 	rawCfg, _ := json.Marshal(cfg)
 	var repo *store.Repository
-	err = h.store.WithTx(ctx, func(tx pgx.Tx) error {
-		if _, err := h.projectRepo(ctx, tx, r, id, true); err != nil {
-			return err
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		before, err := h.projectRepo(ctx, tx, r, id, true)
+		if err != nil {
+			return nil, err
 		}
 		if repo, err = h.store.UpdateRepositoryGitops(ctx, tx, id, q.Enabled, rawCfg); err != nil {
-			return err
+			return nil, err
 		}
 		state := "disabled"
 		if q.Enabled {
 			state = fmt.Sprintf("enabled (branch %s, path %q, layout %s)", cfg.Branch, cfg.Path, cfg.Layout)
 		}
-		return h.auditRepo(ctx, tx, r, "repository.update", repo, "GitOps "+state+" on repository "+repo.Name)
-	})
-	if err != nil {
-		h.fail(w, r, err)
+		return &auditChange{TargetType: "repository", TargetID: id, Before: before, After: repo,
+			Message: "GitOps " + state + " on repository " + repo.Name}, nil
+	}) {
 		return
 	}
 	writeJSON(w, http.StatusOK, repositoryResp{repo})
@@ -159,37 +155,35 @@ func (h *Handler) rotateCredentials(w http.ResponseWriter, r *http.Request) {
 	}
 	var repo *store.Repository
 	var stale string // a reference to delete once the change committed
-	err = h.store.WithTx(ctx, func(tx pgx.Tx) error {
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		cur, err := h.projectRepo(ctx, tx, r, id, true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		creds, err := q.Auth.check(cur.URL)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ref := cur.CredentialRef
 		switch {
 		case creds == nil:
 			stale, ref = ref, ""
 		case h.secrets == nil:
-			return &httpError{Status: http.StatusServiceUnavailable, Msg: "no secret store is configured for credentials"}
+			return nil, &httpError{Status: http.StatusServiceUnavailable, Msg: "no secret store is configured for credentials"}
 		case ref == "" || !secrets.ValidRef(ref):
 			stale, ref = ref, secrets.NewRef("repo-"+scopeOf(r).Project.Slug+"-"+cur.Name)
 		}
 		if repo, err = h.store.UpdateRepositoryAuth(ctx, tx, id, q.Auth.Type, ref); err != nil {
-			return err
-		}
-		if err := h.auditRepo(ctx, tx, r, "repository.rotate_credentials", repo, "rotated the credentials of repository "+repo.Name+" ("+repo.AuthType+")"); err != nil {
-			return err
+			return nil, err
 		}
 		if creds != nil {
-			return h.secrets.Put(ctx, ref, creds)
+			if err := h.secrets.Put(ctx, ref, creds); err != nil {
+				return nil, err
+			}
 		}
-		return nil
-	})
-	if err != nil {
-		h.fail(w, r, err)
+		return &auditChange{TargetType: "repository", TargetID: id, Before: cur, After: repo,
+			Message: "rotated the credentials of repository " + repo.Name + " (" + repo.AuthType + ")"}, nil
+	}) {
 		return
 	}
 	if stale != "" && secrets.ValidRef(stale) && h.secrets != nil {
@@ -226,11 +220,4 @@ func (h *Handler) projectRepo(ctx context.Context, db store.DBTX, r *http.Reques
 		return nil, errNotFound("repository %d: not found", id)
 	}
 	return repo, err
-}
-
-// auditRepo writes a repository change's audit row; it names the repository, never secrets.
-func (h *Handler) auditRepo(ctx context.Context, tx pgx.Tx, r *http.Request, action string, repo *store.Repository, msg string) error {
-	details, _ := json.Marshal(map[string]any{"name": repo.Name, "url": repo.URL, "auth_type": repo.AuthType,
-		"credential_ref": repo.CredentialRef, "gitops_enabled": repo.GitopsEnabled, "gitops_config": repo.GitopsConfig})
-	return h.audit(ctx, tx, r, action, "repository", fmt.Sprint(repo.ID), msg, details)
 }

@@ -96,77 +96,71 @@ func (h *Handler) createTemplate(w http.ResponseWriter, r *http.Request) {
 		raw, _ := json.Marshal(obj)
 		err = decodeStrict(raw, &q, "")
 	}
-	var t *store.DeployTemplate
 	if err == nil {
-		t, err = h.saveTemplate(r.Context(), r, &q)
+		err = q.check()
 	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	var t *store.DeployTemplate
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		sc := scopeOf(r)
+		t, err = h.store.CreateDeployTemplate(ctx, tx, store.DeployTemplate{
+			ProjectID: sc.Project.ID, Name: q.Name, Description: q.Description, Kind: q.Kind, Form: q.Form, CreatedBy: &sc.Principal.UserID,
+		})
+		if c, ok := store.IsUniqueViolation(err); ok && c == "deploy_templates_project_id_name_key" {
+			return nil, &httpError{Status: http.StatusConflict, Field: "name", Msg: fmt.Sprintf("project %s already has a template %q", sc.Project.Slug, q.Name)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &auditChange{TargetType: "deploy_template", TargetID: t.ID, After: t, Message: "saved template " + t.Name + " (" + t.Kind + ")"}, nil
+	}) {
+		return
+	}
 	writeJSON(w, http.StatusCreated, savedView(t))
 }
 
-func (h *Handler) saveTemplate(ctx context.Context, r *http.Request, q *createTemplateReq) (*store.DeployTemplate, error) {
-	sc := scopeOf(r)
+// check validates a template: its name, kind, and every field its form sets.
+func (q *createTemplateReq) check() error {
 	switch {
 	case !nameRE.MatchString(q.Name):
-		return nil, errBadRequest("name", "must be a DNS label (lowercase letters, digits and '-'), got %q", q.Name)
+		return errBadRequest("name", "must be a DNS label (lowercase letters, digits and '-'), got %q", q.Name)
 	case manifest.IsKind(q.Name):
-		return nil, errBadRequest("name", "%q is a built-in template's name", q.Name)
+		return errBadRequest("name", "%q is a built-in template's name", q.Name)
 	case !manifest.IsKind(q.Kind):
-		return nil, errBadRequest("kind", "must be one of %v, got %q", manifest.Kinds(), q.Kind)
+		return errBadRequest("kind", "must be one of %v, got %q", manifest.Kinds(), q.Kind)
 	case len(q.Description) > 2000:
-		return nil, errBadRequest("description", "at most 2000 characters")
+		return errBadRequest("description", "at most 2000 characters")
 	}
 	if len(q.Form) == 0 || string(q.Form) == "null" {
 		q.Form = json.RawMessage(`{}`)
 	}
 	var f manifest.Form
 	if err := decodeStrict(q.Form, &f, "form."); err != nil {
-		return nil, err
+		return err
 	}
 	if err := f.ValidateTemplate(q.Kind); err != nil {
-		return nil, prefixField("form.", formError(err))
+		return prefixField("form.", formError(err))
 	}
-	u, err := h.requester(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	var t *store.DeployTemplate
-	err = h.store.WithTx(ctx, func(tx pgx.Tx) error {
-		t, err = h.store.CreateDeployTemplate(ctx, tx, store.DeployTemplate{
-			ProjectID: sc.Project.ID, Name: q.Name, Description: q.Description, Kind: q.Kind, Form: q.Form, CreatedBy: &u.ID,
-		})
-		if c, ok := store.IsUniqueViolation(err); ok && c == "deploy_templates_project_id_name_key" {
-			return &httpError{Status: http.StatusConflict, Field: "name", Msg: fmt.Sprintf("project %s already has a template %q", sc.Project.Slug, q.Name)}
-		}
-		if err != nil {
-			return err
-		}
-		details, _ := json.Marshal(map[string]any{"name": t.Name, "kind": t.Kind, "form": t.Form})
-		return h.audit(ctx, tx, r, "template.create", "deploy_template", fmt.Sprint(t.ID), "saved template "+t.Name+" ("+t.Kind+")", details)
-	})
-	return t, err
+	return nil
 }
 
 // deleteTemplate deletes a saved template; deployments made from it keep their forms.
 func (h *Handler) deleteTemplate(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	name := chi.URLParam(r, "name")
 	if manifest.IsKind(name) {
 		h.fail(w, r, errBadRequest("name", "built-in templates cannot be deleted"))
 		return
 	}
-	err := h.store.WithTx(ctx, func(tx pgx.Tx) error {
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		t, err := h.store.DeleteDeployTemplate(ctx, tx, scopeOf(r).projectID(), name)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return h.audit(ctx, tx, r, "template.delete", "deploy_template", fmt.Sprint(t.ID), "deleted template "+t.Name, nil)
-	})
-	if err != nil {
-		h.fail(w, r, err)
+		return &auditChange{TargetType: "deploy_template", TargetID: t.ID, Before: t, Message: "deleted template " + t.Name}, nil
+	}) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/rs/zerolog"
 
+	"github.com/fluxbridge/fluxbridge/internal/approval"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/manifest"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
@@ -35,10 +36,6 @@ func (CommitPushArgs) InsertOpts() river.InsertOpts {
 // hour in all); the last failure marks the deployment failed.
 const commitPushAttempts = 8
 
-// ApproversFunc returns the people ("Name <email>") whose approvals released River job jobID,
-// in the order they approved; none for a job that needed no approval.
-type ApproversFunc func(ctx context.Context, db store.DBTX, jobID int64) ([]string, error)
-
 // AfterPushFunc runs in the transaction that records a deployment as pushed; the Kubernetes
 // integration uses it to enqueue a Flux reconcile of the deployment's Kustomization.
 type AfterPushFunc func(ctx context.Context, tx pgx.Tx, d *store.Deployment) error
@@ -54,8 +51,6 @@ type CommitPushWorker struct {
 	Secrets   secrets.Store
 	Locks     *store.PushLocks
 	Committer gitops.Signature
-	// Approvers is optional; without it commits carry no Approved-By trailers.
-	Approvers ApproversFunc
 	// AfterPush is optional.
 	AfterPush AfterPushFunc
 }
@@ -241,11 +236,13 @@ func (w *CommitPushWorker) message(ctx context.Context, p *pushPlan, prev *store
 		}
 		m.Changes = manifest.Diff(prev.Kind, &pf, p.spec.Kind, p.form)
 	}
-	if w.Approvers != nil {
-		if m.Approvers, err = w.Approvers(ctx, db, p.jobID); err != nil {
-			return m, fmt.Errorf("read approvers: %w", err)
-		}
+	// A deploy to an environment that requires approvals runs as the job its last approval
+	// released: its approvers sign the commit as Approved-By trailers.
+	votes, err := approval.New(w.Store, nil).ApprovedByJob(ctx, db, p.jobID)
+	if err != nil {
+		return m, fmt.Errorf("read approvers: %w", err)
 	}
+	m.Approvers = approverNames(votes)
 	return m, nil
 }
 

@@ -60,8 +60,7 @@ type Deps struct {
 	PushLocks *store.PushLocks
 	// Committer is the bot identity of every commit fluxbridge makes.
 	Committer gitops.Signature
-	// Approvers and AfterPush are optional; see CommitPushWorker.
-	Approvers ApproversFunc
+	// AfterPush is optional; see CommitPushWorker.
 	AfterPush AfterPushFunc
 }
 
@@ -79,7 +78,7 @@ func Register(workers *river.Workers, d Deps) error {
 		}
 		errs = append(errs, river.AddWorkerSafely(workers, &CommitPushWorker{
 			Store: d.Store, Git: d.Git, Secrets: d.Secrets, Locks: d.PushLocks, Committer: d.Committer,
-			Approvers: d.Approvers, AfterPush: d.AfterPush,
+			AfterPush: d.AfterPush,
 		}))
 	}
 	return errors.Join(errs...)

@@ -62,16 +62,30 @@ var rules = map[string]Rule{
 	// (R13.1); one that belongs to an environment also needs its deploy permission (R13.2).
 	"repository.list": {MinRole: Viewer},
 	"repository.get":  {MinRole: Viewer},
-	"resource.list":   {MinRole: Viewer},
-	"resource.get":    {MinRole: Viewer},
-	"resource.create": {MinRole: Maintainer, EnvDeploy: true},
-	"resource.update": {MinRole: Maintainer, EnvDeploy: true},
-	"resource.delete": {MinRole: Maintainer, EnvDeploy: true},
+	// Connecting a repository, changing its GitOps settings or its credentials, and checking
+	// that fluxbridge can push to it (which uses the credentials) are maintainers' work.
+	"repository.create":             {MinRole: Maintainer},
+	"repository.update":             {MinRole: Maintainer},
+	"repository.rotate_credentials": {MinRole: Maintainer},
+	"repository.validate":           {MinRole: Maintainer},
+	"resource.list":                 {MinRole: Viewer},
+	"resource.get":                  {MinRole: Viewer},
+	"resource.create":               {MinRole: Maintainer, EnvDeploy: true},
+	"resource.update":               {MinRole: Maintainer, EnvDeploy: true},
+	"resource.delete":               {MinRole: Maintainer, EnvDeploy: true},
 
 	// Deployments: deploying needs the environment's deploy permission and nothing more.
 	"deployment.list":   {MinRole: Viewer},
 	"deployment.get":    {MinRole: Viewer},
 	"deployment.create": {MinRole: Viewer, EnvDeploy: true},
+	// A preview shows what a deploy would write: whoever may deploy may preview.
+	"deployment.preview": {MinRole: Viewer, EnvDeploy: true},
+
+	// Deploy templates: everyone reads them; maintainers save and delete the project's own.
+	"template.list":   {MinRole: Viewer},
+	"template.get":    {MinRole: Viewer},
+	"template.create": {MinRole: Maintainer},
+	"template.delete": {MinRole: Maintainer},
 
 	// Approvals of held changes. Who may approve is also who may reject.
 	"approval.list":     {MinRole: Viewer},
