@@ -96,3 +96,25 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestGitSettings(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://db/x"}))
+	require.NoError(t, err)
+	require.Equal(t, config.DefaultSecretsDir, c.SecretsDir)
+	require.Equal(t, config.DefaultGitCacheDir, c.GitCacheDir)
+	require.Equal(t, config.DefaultGitTimeout, c.GitTimeout.Duration)
+	require.Equal(t, config.DefaultGitBotEmail, c.GitBotEmail)
+
+	c, err = config.Load(env(map[string]string{"DATABASE_URL": "postgres://db/x", "SECRETS_DIR": "/var/lib/fb/secrets",
+		"GIT_CACHE_DIR": "/cache", "GIT_BOT_NAME": "Deploy Bot", "GIT_BOT_EMAIL": "deploy@example.com", "GIT_TIMEOUT": "45s"}))
+	require.NoError(t, err)
+	require.Equal(t, "/var/lib/fb/secrets", c.SecretsDir)
+	require.Equal(t, "Deploy Bot", c.GitBotName)
+	require.Contains(t, c.String(), `secretsDir=/var/lib/fb/secrets gitCacheDir=/cache gitBot="Deploy Bot" <deploy@example.com> gitTimeout=45s`)
+
+	for k, v := range map[string]string{"GIT_TIMEOUT": "soon", "GIT_BOT_EMAIL": "nobody"} {
+		_, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://db/x", k: v}))
+		require.Error(t, err, k)
+	}
+}
