@@ -83,7 +83,7 @@ func TestReadAPI(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		repo := got["items"].([]any)[0].(map[string]any)
 		require.Equal(t, "unknown", repo["flux_sync_status"])
-		require.Equal(t, "local:webapp", repo["credential_ref"], "a reference, never a secret")
+		require.Equal(t, "webapp-git", repo["credential_ref"], "a reference, never a secret")
 	})
 
 	bad := []struct {

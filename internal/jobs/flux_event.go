@@ -10,6 +10,7 @@ import (
 	eventv1 "github.com/fluxcd/pkg/apis/event/v1"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -153,7 +154,7 @@ func syncStatusOf(s fluxevent.Status) string {
 func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource, status string) error {
 	sha := ev.CommitSHA()
 	rev := ev.Revision()
-	matched := false
+	matched, undecided := false, false
 	if sha != "" {
 		open, err := w.Store.OpenUIDeployments(ctx, tx, res.ID)
 		if err != nil {
@@ -162,7 +163,12 @@ func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, row *
 		for _, d := range open {
 			ok, err := w.covers(ctx, res, d.CommitSHA, sha)
 			if err != nil {
-				return err
+				// Git is unreachable or the credentials are broken: the rest of the event
+				// (status, audit, notifications) must not wait for it. The deployment stays
+				// open; Flux's next report of this or a later revision settles it.
+				zerolog.Ctx(ctx).Warn().Err(err).Int64("deployment_id", d.ID).Msg("ancestor check failed; deployment left open")
+				undecided = true
+				continue
 			}
 			if !ok {
 				continue
@@ -183,8 +189,8 @@ func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, row *
 			matched = done // a re-reconcile of a revision a UI deployment already covers
 		}
 	}
-	if matched {
-		return nil
+	if matched || undecided {
+		return nil // undecided: not known to be a Git push, so no gitops-git record yet
 	}
 	d, changed, err := w.Store.RecordGitDeployment(ctx, tx, store.NewDeployment{
 		ProjectID: res.ProjectID, EnvironmentID: *res.EnvironmentID, GitopsResourceID: &res.ID,
@@ -196,6 +202,9 @@ func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, row *
 	return w.auditDeployment(ctx, tx, row, res, d.ID, status, rev, store.MethodGitopsGit)
 }
 
+// ancestorTimeout bounds one ancestry check in Git, made while the event's rows are locked.
+const ancestorTimeout = 15 * time.Second
+
 // covers tells whether a deployment of commit deployed is included in the applied commit.
 func (w *FluxEventWorker) covers(ctx context.Context, res *store.Resource, deployed, applied string) (bool, error) {
 	if deployed == applied {
@@ -204,6 +213,8 @@ func (w *FluxEventWorker) covers(ctx context.Context, res *store.Resource, deplo
 	if w.IsAncestor == nil || res.RepositoryID == nil {
 		return false, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, ancestorTimeout)
+	defer cancel()
 	ok, err := w.IsAncestor(ctx, *res.RepositoryID, deployed, applied)
 	if err != nil {
 		return false, fmt.Errorf("is %s an ancestor of %s: %w", deployed, applied, err)

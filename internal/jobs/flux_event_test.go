@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"testing"
@@ -165,6 +166,37 @@ func TestUIDeploymentMatchedByAncestor(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.DeploySucceeded, d.Status, "Flux applied a descendant of the UI commit")
 	require.Len(t, asked, 1)
+	require.Len(t, b.deployments(t), 1)
+}
+
+// TestAncestorCheckFailureDoesNotBlockEvents: with Git unreachable, the event is still
+// processed; the UI deployment stays open and is settled by Flux's next report.
+func TestAncestorCheckFailureDoesNotBlockEvents(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	gitDown := true
+	b.worker.IsAncestor = func(context.Context, int64, string, string) (bool, error) {
+		if gitDown {
+			return false, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+		}
+		return true, nil
+	}
+	ui, err := b.st.CreateDeployment(ctx, b.pool, store.NewDeployment{
+		ProjectID: b.seed.Project.ID, EnvironmentID: b.seed.Env.ID, GitopsResourceID: &b.seed.Kustomization.ID,
+		Method: store.MethodGitopsUI, Status: store.DeployPushed, CommitSHA: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	})
+	require.NoError(t, err)
+	b.deliver(t, fluxeventtest.Body(t, fluxeventtest.KustomizationSucceeded))
+	require.Equal(t, "ready", b.resource(t, b.seed.Kustomization.ID).Status, "status is current even though Git is down")
+	ds := b.deployments(t)
+	require.Len(t, ds, 1, "no gitops-git deployment is guessed")
+	require.Equal(t, store.DeployPushed, ds[0].Status)
+
+	gitDown = false
+	b.deliver(t, fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"timestamp": "2026-11-26T09:24:04Z"}))
+	d, err := b.st.DeploymentByID(ctx, b.pool, ui.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.DeploySucceeded, d.Status)
 	require.Len(t, b.deployments(t), 1)
 }
 

@@ -44,7 +44,7 @@ func Seed(t testing.TB, st *store.Store, db store.DBTX) *Seeded {
 	must(err)
 	s.Repo, err = st.CreateRepository(ctx, db, store.NewRepository{
 		ProjectID: s.Project.ID, Name: "webapp", URL: "https://git.example.com/acme/webapp.git",
-		AuthType: "https", CredentialRef: "local:webapp", GitopsEnabled: true,
+		AuthType: "https", CredentialRef: "webapp-git", GitopsEnabled: true,
 	})
 	must(err)
 	s.GitRepository, err = st.CreateResource(ctx, db, store.NewResource{
