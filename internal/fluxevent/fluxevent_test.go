@@ -26,6 +26,14 @@ func TestDecodeFixtures(t *testing.T) {
 		{"kustomization build failure", fluxeventtest.KustomizationBuildFailed, fluxevent.StatusFailed, "main@sha1:9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b", "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b", false},
 		{"helm upgrade", fluxeventtest.HelmReleaseUpgradeSucceded, fluxevent.StatusReady, "6.7.1", "", true},
 		{"helm upgrade failure", fluxeventtest.HelmReleaseUpgradeFailed, fluxevent.StatusFailed, "6.8.0", "", false},
+		// Recorded from real controllers.
+		{"real git artifact", fluxeventtest.ControllerGitNewArtifact, fluxevent.StatusReady, "main@sha1:2167c9be2c63d471f019e6f90382c72e289144ac", "2167c9be2c63d471f019e6f90382c72e289144ac", false},
+		{"real git failure, no metadata", fluxeventtest.ControllerGitOperationFailed, fluxevent.StatusFailed, "", "", false},
+		{"real chart packaged", fluxeventtest.ControllerHelmChartPackaged, fluxevent.StatusReady, "0.1.0", "", false},
+		{"real helm install", fluxeventtest.ControllerHelmReleaseInstalled, fluxevent.StatusReady, "0.1.0", "", true},
+		{"real kustomization bad path", fluxeventtest.ControllerKustomizationArtifact, fluxevent.StatusFailed, "main@sha1:2167c9be2c63d471f019e6f90382c72e289144ac", "2167c9be2c63d471f019e6f90382c72e289144ac", false},
+		{"real kustomization apply", fluxeventtest.ControllerKustomizationProgress, fluxevent.StatusReconciling, "main@sha1:2167c9be2c63d471f019e6f90382c72e289144ac", "2167c9be2c63d471f019e6f90382c72e289144ac", false},
+		{"real kustomization success", fluxeventtest.ControllerKustomizationSucceeded, fluxevent.StatusReady, "main@sha1:2167c9be2c63d471f019e6f90382c72e289144ac", "2167c9be2c63d471f019e6f90382c72e289144ac", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,6 +44,9 @@ func TestDecodeFixtures(t *testing.T) {
 			require.Equal(t, tt.wantSHA, ev.CommitSHA())
 			require.Equal(t, tt.applied, ev.Applied())
 			require.NotContains(t, ev.Metadata, "token", "internal keys are dropped")
+			for k := range ev.Metadata {
+				require.NotContains(t, k, ".toolkit.fluxcd.io/", "group prefixes are stripped")
+			}
 		})
 	}
 }

@@ -250,6 +250,21 @@ func TestOutOfOrderEventsDoNotRegressStatus(t *testing.T) {
 	require.Len(t, b.deployments(t), 2, "both revisions are still recorded")
 }
 
+// TestSameSecondProgressingAfterOutcome: kustomize-controller sends Progressing ("ConfigMap/x
+// created") and ReconciliationSucceeded within the same second; whatever order the jobs run in,
+// the outcome stands.
+func TestSameSecondProgressingAfterOutcome(t *testing.T) {
+	b := setup(t)
+	b.deliver(t, fluxeventtest.Body(t, fluxeventtest.KustomizationSucceeded))
+	b.deliver(t, fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{
+		"reason": "Progressing", "message": "Deployment/webapp/podinfo configured"}))
+	require.Equal(t, "ready", b.resource(t, b.seed.Kustomization.ID).Status)
+	// A Progressing event a second later is a new reconciliation.
+	b.deliver(t, fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{
+		"reason": "Progressing", "message": "Deployment/webapp/podinfo configured", "timestamp": "2026-11-26T09:14:05Z"}))
+	require.Equal(t, "reconciling", b.resource(t, b.seed.Kustomization.ID).Status)
+}
+
 func TestSourceEventsUpdateRepositorySync(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()

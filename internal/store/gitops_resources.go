@@ -129,7 +129,8 @@ type StatusUpdate struct {
 }
 
 // ApplyResourceStatus records an observation unless a newer one is already stored (events can
-// arrive out of order). It reports whether the row changed.
+// arrive out of order); within the same second an outcome wins over "reconciling". It reports
+// whether the row changed.
 func (s *Store) ApplyResourceStatus(ctx context.Context, db DBTX, id int64, u StatusUpdate) (bool, error) {
 	tag, err := db.Exec(ctx, `
 		UPDATE gitops_resources SET
@@ -142,7 +143,10 @@ func (s *Store) ApplyResourceStatus(ctx context.Context, db DBTX, id int64, u St
 			status_observed_at      = $6,
 			object_uid              = COALESCE(NULLIF($7, ''), object_uid),
 			updated_at              = now()
-		WHERE id = $1 AND (status_observed_at IS NULL OR status_observed_at <= $6)`,
+		WHERE id = $1 AND (status_observed_at IS NULL OR status_observed_at < $6
+			-- Flux timestamps have one-second resolution: within the same second, "reconciling"
+			-- never overrides an outcome (its Progressing event precedes the outcome).
+			OR (status_observed_at = $6 AND $2 <> 'reconciling'))`,
 		id, u.Status, u.Reason, u.Message, u.Revision, u.ObservedAt, u.UID)
 	if err != nil {
 		return false, fmt.Errorf("update status of gitops resource %d: %w", id, err)

@@ -26,6 +26,19 @@ const (
 	HelmReleaseUpgradeFailed   = "helmrelease_upgrade_failed"
 )
 
+// Bodies recorded from real controllers (source- and kustomize-controller v1.9.6,
+// helm-controller v1.4.0) as they post to --events-addr, before notification-controller
+// rewrites them: metadata keys are group-prefixed and internal keys (token, digest) present.
+const (
+	ControllerGitNewArtifact         = "controller_gitrepository_newartifact"
+	ControllerGitOperationFailed     = "controller_gitrepository_gitoperationfailed"
+	ControllerHelmChartPackaged      = "controller_helmchart_chartpackagesucceeded"
+	ControllerHelmReleaseInstalled   = "controller_helmrelease_installsucceeded"
+	ControllerKustomizationArtifact  = "controller_kustomization_artifactfailed"
+	ControllerKustomizationProgress  = "controller_kustomization_progressing"
+	ControllerKustomizationSucceeded = "controller_kustomization_reconciliationsucceeded"
+)
+
 // Body returns a fixture's bytes.
 func Body(t testing.TB, name string) []byte {
 	t.Helper()
