@@ -25,7 +25,7 @@ CRDGEN_HACK := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))/crdgen
 
 KUBE_BIN       := $(BIN)/kube
 CRDS_DIR       := $(BIN)/crds
-CONTROLLER_GEN := $(BIN)/crdgen/controller-gen
+CRDS_CONTROLLER_GEN := $(BIN)/crdgen/controller-gen
 
 KUBE_PROGRAMS := etcd kube-apiserver kube-controller-manager kube-scheduler kwok
 KUBE_ASSETS   := $(addprefix $(KUBE_BIN)/,$(KUBE_PROGRAMS)) $(KUBE_BIN)/kwok-stages
@@ -77,10 +77,15 @@ kube-assets: $(KUBE_ASSETS)
 .PHONY: crds
 crds: $(CRDS_DIR)
 
+# `make test` needs the rig. This is a prerequisite line of our own rather
+# than TEST_DEPS +=, because the test rule's prerequisites are expanded before
+# hack/*.mk is included.
+test: $(KUBE_ASSETS) $(CRDS_DIR)
+
 ## kube-clean: remove bin/kube/, bin/crds/ and controller-gen
 .PHONY: kube-clean
 kube-clean:
-	rm -rf $(KUBE_BIN) $(CRDS_DIR) $(CRDS_DIR).tmp $(dir $(CONTROLLER_GEN))
+	rm -rf $(KUBE_BIN) $(CRDS_DIR) $(CRDS_DIR).tmp $(dir $(CRDS_CONTROLLER_GEN))
 
 # Each binary is a file target with no prerequisites: it is built only when
 # missing. go build writes the output only on success.
@@ -106,14 +111,14 @@ $(KUBE_BIN)/kwok-stages:
 	mv $@.tmp $@; \
 	echo "copied kwok stages from $$dir -> $@"
 
-$(CONTROLLER_GEN):
+$(CRDS_CONTROLLER_GEN):
 	cd $(CRDGEN_HACK) && $(KUBE_GO) build -trimpath -ldflags "-s -w" -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
 # The CRDs are assembled in a temporary directory and moved into place at the
 # end, so that bin/crds/ exists only when complete. controller-gen runs inside
 # each api module's own (read-only) directory, with the dependency versions
 # that module pins.
-$(CRDS_DIR): | $(CONTROLLER_GEN)
+$(CRDS_DIR): | $(CRDS_CONTROLLER_GEN)
 	@set -euo pipefail; \
 	$(KUBE_MOD_DIR_FN); \
 	rm -rf $@.tmp && mkdir -p $@.tmp; \
@@ -125,7 +130,7 @@ $(CRDS_DIR): | $(CONTROLLER_GEN)
 	for m in $(CRDS_API_MODULES); do \
 		dir=$$(mod_dir $$m $(CRDGEN_HACK)); \
 		echo "generating CRDs of $$m"; \
-		(cd "$$dir" && GOWORK=off GOFLAGS=-mod=readonly $(CONTROLLER_GEN) \
+		(cd "$$dir" && GOWORK=off GOFLAGS=-mod=readonly $(CRDS_CONTROLLER_GEN) \
 			crd:crdVersions=v1 paths=./... output:crd:artifacts:config=$@.tmp); \
 	done; \
 	mv $@.tmp $@; \

@@ -170,6 +170,11 @@ func (e *Env) start(opts Options) error {
 		Set("service-cluster-ip-range", serviceClusterIPRange)
 
 	cfg, err := te.Start()
+	// envtest puts its (unused) webhook serving certificates in a temporary
+	// directory of its own; Stop removes it, the reaper after a crash.
+	if rerr := e.reaper.alsoRemove(te.WebhookInstallOptions.LocalServingCertDir); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
 	if err != nil {
 		return fmt.Errorf("start apiserver: %w", err)
 	}

@@ -8,16 +8,19 @@ import (
 	"syscall"
 )
 
-// reaperScript waits for EOF on stdin, which comes when the test process
-// closes the pipe or dies (a panic or -timeout in a test skips every
-// deferred Stop). It then kills every process whose command line names a
-// path inside the Env's work directory $1 (etcd, kube-apiserver and the
-// workloads all have flags pointing into it) and removes the directory.
-// SIGKILL, because all of it is disposable and a kube-apiserver whose etcd
-// goes away at the same time can take long to stop gracefully. The trailing
-// slash keeps /tmp/kubetest-1/ from matching /tmp/kubetest-12/.
+// reaperScript collects paths, one per line, from stdin until EOF, which
+// comes when the test process closes the pipe or dies (a panic or -timeout
+// in a test skips every deferred Stop). It then kills every process whose
+// command line names a path inside the Env's work directory $1 (etcd,
+// kube-apiserver and the workloads all have flags pointing into it), and
+// removes that directory and the collected paths. SIGKILL, because all of it
+// is disposable and a kube-apiserver whose etcd goes away at the same time
+// can take long to stop gracefully. The trailing slash keeps
+// /tmp/kubetest-1/ from matching /tmp/kubetest-12/.
 const reaperScript = `
-read -r _ || true
+extra=
+while IFS= read -r line; do extra="$extra$line
+"; done
 pids=
 for f in /proc/[0-9]*/cmdline; do
 	p=${f#/proc/}; p=${p%/cmdline}
@@ -26,13 +29,14 @@ for f in /proc/[0-9]*/cmdline; do
 done
 [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
 rm -rf -- "$1"
+printf '%s' "$extra" | while IFS= read -r p; do [ -z "$p" ] || rm -rf -- "$p"; done
 `
 
 // reaper is a shell process that cleans up after an Env whose test process
 // died without calling Stop.
 type reaper struct {
 	cmd  *exec.Cmd
-	pipe *os.File // write end of the reaper's stdin; never written to
+	pipe *os.File // write end of the reaper's stdin
 }
 
 // startReaper starts the reaper for the Env working in dir.
@@ -53,6 +57,18 @@ func startReaper(dir string) (*reaper, error) {
 		return nil, errors.Join(fmt.Errorf("start reaper: %w", err), w.Close(), cmd.Process.Kill())
 	}
 	return &reaper{cmd: cmd, pipe: w}, nil
+}
+
+// alsoRemove has the reaper remove path too, for files envtest creates
+// outside the Env's directory.
+func (r *reaper) alsoRemove(path string) error {
+	if r == nil || path == "" {
+		return nil
+	}
+	if _, err := fmt.Fprintln(r.pipe, path); err != nil {
+		return fmt.Errorf("tell reaper: %w", err)
+	}
+	return nil
 }
 
 // stop lets the reaper run now, after a regular Stop, and waits for it. It
