@@ -16,6 +16,10 @@ FUZZ_TIME     ?= 10s
 # Prerequisites of `make test`; the kube and Flux fragments in hack/ add theirs.
 TEST_DEPS     := $(BIN)/devenv
 
+# Fragments: the kube test rig, the Flux controllers, helm. Included before the rules below
+# so that their TEST_DEPS additions are seen by `test`.
+-include hack/*.mk
+
 ## help: list targets
 .PHONY: help
 help:
@@ -80,6 +84,3 @@ ensure-postgres:
 .PHONY: clean
 clean:
 	rm -f $(BIN)/receiver $(BIN)/worker $(BIN)/devenv
-
-# Fragments for the kube test rig, Flux controllers, etc.
--include hack/*.mk
