@@ -30,6 +30,22 @@ type Resource struct {
 	ObjectUID             string          `db:"object_uid" json:"object_uid"`
 	CreatedAt             time.Time       `db:"created_at" json:"created_at"`
 	UpdatedAt             time.Time       `db:"updated_at" json:"updated_at"`
+
+	// SpecVersion counts changes of Config and Suspended; AppliedSpecVersion is the one the
+	// apply job last put into the cluster.
+	SpecVersion            int64           `db:"spec_version" json:"spec_version"`
+	AppliedSpecVersion     int64           `db:"applied_spec_version" json:"applied_spec_version"`
+	ApplyStatus            string          `db:"apply_status" json:"apply_status"`
+	ApplyError             string          `db:"apply_error" json:"apply_error"`
+	AppliedAt              *time.Time      `db:"applied_at" json:"applied_at"`
+	Suspended              bool            `db:"suspended" json:"suspended"`
+	Generation             int64           `db:"generation" json:"generation"`
+	ObservedGeneration     int64           `db:"observed_generation" json:"observed_generation"`
+	LastHandledReconcileAt string          `db:"last_handled_reconcile_at" json:"last_handled_reconcile_at"`
+	NextReconcileAt        *time.Time      `db:"next_reconcile_at" json:"next_reconcile_at"`
+	ChartName              string          `db:"chart_name" json:"chart_name"`
+	ChartVersion           string          `db:"chart_version" json:"chart_version"`
+	HelmHistory            json.RawMessage `db:"helm_history" json:"helm_history"`
 }
 
 // ObjectRef names a Flux object in a cluster.
