@@ -1,0 +1,137 @@
+package flux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Keys of the Secret a GitRepository's secretRef names, as source-controller reads them.
+const (
+	KeyUsername    = "username"
+	KeyPassword    = "password"
+	KeyBearerToken = "bearerToken"
+	KeyIdentity    = "identity"
+	KeyIdentityPub = "identity.pub"
+	KeyKnownHosts  = "known_hosts"
+)
+
+// ErrSecretNotFound is returned when a credential Secret does not exist.
+var ErrSecretNotFound = errors.New("secret not found")
+
+// ValidateGitCredentials checks that data is a Flux Git credential: HTTPS basic auth
+// (username and password), an HTTPS bearer token, or SSH (identity and known_hosts). Unknown
+// keys are refused, so a typo does not silently fail authentication in the cluster.
+func ValidateGitCredentials(data map[string][]byte) error {
+	for k := range data {
+		switch k {
+		case KeyUsername, KeyPassword, KeyBearerToken, KeyIdentity, KeyIdentityPub, KeyKnownHosts, "ca.crt":
+		default:
+			return fmt.Errorf("git credentials: unknown key %q", k)
+		}
+	}
+	https := len(data[KeyUsername]) > 0 || len(data[KeyPassword]) > 0
+	ssh := len(data[KeyIdentity]) > 0
+	switch {
+	case ssh && https:
+		return errors.New("git credentials: both HTTPS (username/password) and SSH (identity) keys")
+	case ssh && len(data[KeyKnownHosts]) == 0:
+		return errors.New("git credentials: SSH identity without known_hosts")
+	case https && (len(data[KeyUsername]) == 0 || len(data[KeyPassword]) == 0):
+		return errors.New("git credentials: HTTPS needs both username and password")
+	case !ssh && !https && len(data[KeyBearerToken]) == 0:
+		return errors.New("git credentials: empty")
+	}
+	return nil
+}
+
+// WriteSecret creates the Secret namespace/name holding exactly data, or rotates it: a
+// server-side apply as FieldManager, so keys fluxbridge wrote before and no longer writes are
+// removed, and keys others added are kept.
+func WriteSecret(ctx context.Context, c client.Client, namespace, name string, data map[string][]byte, labels map[string]string) error {
+	s := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
+	if _, err := Apply(ctx, c, s); err != nil {
+		return fmt.Errorf("write secret: %w", err)
+	}
+	return nil
+}
+
+// ReadSecret returns the data of the Secret namespace/name, or ErrSecretNotFound.
+func ReadSecret(ctx context.Context, c client.Client, namespace, name string) (map[string][]byte, error) {
+	var s corev1.Secret
+	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("secret %s/%s: %w", namespace, name, ErrSecretNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("read secret %s/%s: %w", namespace, name, err)
+	}
+	return s.Data, nil
+}
+
+// DeleteSecret deletes the Secret namespace/name; one that is already gone is not an error.
+func DeleteSecret(ctx context.Context, c client.Client, namespace, name string) error {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	if err := c.Delete(ctx, s); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete secret %s/%s: %w", namespace, name, err)
+	}
+	return nil
+}
+
+// SecretStore keeps Flux-shaped credentials as Kubernetes Secrets in one namespace of a
+// cluster (the management cluster): the Kubernetes backend of the platform's credential store.
+// A ref is "kube:<name>" or a bare Secret name.
+type SecretStore struct {
+	Client    client.Client
+	Namespace string
+}
+
+// RefPrefix is the scheme of credential refs that SecretStore serves.
+const RefPrefix = "kube:"
+
+func (s *SecretStore) name(ref string) (string, error) {
+	name := strings.TrimPrefix(ref, RefPrefix)
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return "", fmt.Errorf("credential ref %q: not a Secret name: %s", ref, strings.Join(errs, "; "))
+	}
+	return name, nil
+}
+
+// Get returns the credentials stored under ref, or an error wrapping ErrSecretNotFound.
+func (s *SecretStore) Get(ctx context.Context, ref string) (map[string][]byte, error) {
+	name, err := s.name(ref)
+	if err != nil {
+		return nil, err
+	}
+	return ReadSecret(ctx, s.Client, s.Namespace, name)
+}
+
+// Put stores (or rotates) credentials under ref.
+func (s *SecretStore) Put(ctx context.Context, ref string, data map[string][]byte) error {
+	name, err := s.name(ref)
+	if err != nil {
+		return err
+	}
+	return WriteSecret(ctx, s.Client, s.Namespace, name, data, map[string]string{"app.kubernetes.io/managed-by": FieldManager})
+}
+
+// Delete removes the credentials stored under ref.
+func (s *SecretStore) Delete(ctx context.Context, ref string) error {
+	name, err := s.name(ref)
+	if err != nil {
+		return err
+	}
+	return DeleteSecret(ctx, s.Client, s.Namespace, name)
+}
