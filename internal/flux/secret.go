@@ -135,3 +135,20 @@ func (s *SecretStore) Delete(ctx context.Context, ref string) error {
 	}
 	return DeleteSecret(ctx, s.Client, s.Namespace, name)
 }
+
+// DeleteOwnedSecret deletes the Secret namespace/name only if fluxbridge wrote it for the
+// resource with the given ID (its labels say so); a Secret someone else made is kept.
+func DeleteOwnedSecret(ctx context.Context, c client.Client, namespace, name, resourceID string) error {
+	var s corev1.Secret
+	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read secret %s/%s: %w", namespace, name, err)
+	}
+	if s.Labels["fluxbridge.io/resource-id"] != resourceID || s.Labels["app.kubernetes.io/managed-by"] != FieldManager {
+		return nil
+	}
+	return DeleteSecret(ctx, c, namespace, name)
+}

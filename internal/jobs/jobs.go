@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
 
+	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
@@ -38,6 +39,7 @@ func Queues() map[string]river.QueueConfig {
 		river.QueueDefault: {MaxWorkers: 10},
 		QueueEvents:        {MaxWorkers: 20},
 		QueueGit:           {MaxWorkers: GitWorkers},
+		QueueKube:          {MaxWorkers: 10},
 	}
 }
 
@@ -62,15 +64,31 @@ type Deps struct {
 	Committer gitops.Signature
 	// AfterPush is optional; see CommitPushWorker.
 	AfterPush AfterPushFunc
+
+	// Clusters are the managed clusters; without them the Kubernetes jobs cancel.
+	Clusters *cluster.Registry
+	// Credentials reads repository credentials for the GitRepository Secrets; optional.
+	Credentials CredentialFunc
+	// ReconcilePoll is the snooze between looks at a reconciling object (default
+	// DefaultReconcilePoll).
+	ReconcilePoll time.Duration
 }
 
 // Register adds every worker to workers.
 func Register(workers *river.Workers, d Deps) error {
+	if d.ReconcilePoll <= 0 {
+		d.ReconcilePoll = DefaultReconcilePoll
+	}
+	kd := kubeDeps{Store: d.Store, Clusters: d.Clusters, Credentials: d.Credentials, Poll: d.ReconcilePoll}
 	errs := []error{
 		river.AddWorkerSafely(workers, &FluxEventWorker{Store: d.Store, IsAncestor: d.IsAncestor}),
 		river.AddWorkerSafely(workers, &ManualDeployWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &EnvironmentConfigWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &ApprovalExpiryWorker{Store: d.Store}),
+		river.AddWorkerSafely(workers, &ApplyResourceWorker{kubeDeps: kd}),
+		river.AddWorkerSafely(workers, &DeleteResourceWorker{kubeDeps: kd}),
+		river.AddWorkerSafely(workers, &ReconcileResourceWorker{kubeDeps: kd}),
+		river.AddWorkerSafely(workers, &ApplyEnvironmentWorker{kubeDeps: kd}),
 	}
 	if d.Git != nil {
 		if d.PushLocks == nil {

@@ -141,3 +141,13 @@ func (s *Store) ResourcesByRefs(ctx context.Context, db DBTX, cluster, kind stri
 	}
 	return out, nil
 }
+
+// ProjectByID returns one project.
+func (s *Store) ProjectByID(ctx context.Context, db DBTX, id int64) (*Project, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM projects WHERE id = $1`, id)
+	p, err := collectOne[Project](rows)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("project %d", id))
+	}
+	return p, nil
+}
