@@ -16,6 +16,7 @@ import (
 
 	"github.com/fluxbridge/fluxbridge/internal/approval"
 	"github.com/fluxbridge/fluxbridge/internal/auth"
+	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
 	"github.com/fluxbridge/fluxbridge/internal/policy"
@@ -40,6 +41,8 @@ type Deps struct {
 	Git *gitops.Writer
 	// Secrets stores repository credentials; nil refuses repositories with auth.
 	Secrets secrets.Store
+	// Clusters are the managed clusters, for validation and the live views; optional.
+	Clusters *cluster.Registry
 }
 
 // Handler serves every route.
@@ -53,6 +56,7 @@ type Handler struct {
 	approvals *approval.Service
 	git       *gitops.Writer
 	secrets   secrets.Store
+	clusters  *cluster.Registry
 }
 
 // New returns a Handler; metrics default to a fresh registry and authentication to API tokens.
@@ -64,7 +68,8 @@ func New(d Deps) *Handler {
 		d.Authenticator = auth.NewTokenAuthenticator(d.Store)
 	}
 	return &Handler{store: d.Store, river: d.River, tokens: d.WebhookTokens, metrics: d.Metrics, log: d.Logger,
-		authn: d.Authenticator, approvals: approval.New(d.Store, d.River), git: d.Git, secrets: d.Secrets}
+		authn: d.Authenticator, approvals: approval.New(d.Store, d.River), git: d.Git, secrets: d.Secrets,
+		clusters: d.Clusters}
 }
 
 // httpError is an error whose message is safe to show the caller.

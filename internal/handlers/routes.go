@@ -66,7 +66,7 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{get, "/projects/{project}/repositories", "repository.list", h.listRepositories},
 		{get, "/projects/{project}/repositories/{id}", "repository.get", h.getRepository},
 		{get, "/projects/{project}/resources", "resource.list", h.listResources},
-		{get, "/projects/{project}/resources/{id}", "resource.get", h.getResource},
+		{get, "/projects/{project}/resources/{id}", "resource.get", h.getResourceDetail},
 		{get, "/projects/{project}/deployments", "deployment.list", h.listDeployments},
 		{get, "/projects/{project}/deployments/{id}", "deployment.get", h.getDeployment},
 		{get, "/projects/{project}/audit", "audit.list", h.listAudit},
@@ -83,9 +83,26 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{get, "/projects/{project}/templates/{name}", "template.get", h.getTemplate},
 		{del, "/projects/{project}/templates/{name}", "template.delete", h.deleteTemplate},
 
+		// GitOps resources → Flux objects: changes, flux reconcile / suspend / resume, views.
+		{post, "/projects/{project}/resources", "resource.create", h.createResource},
+		{put, "/projects/{project}/resources/{id}", "resource.update", h.updateResource},
+		{del, "/projects/{project}/resources/{id}", "resource.delete", h.deleteResource},
+		{post, "/projects/{project}/resources/{id}/reconcile", "resource.reconcile", h.reconcileResource},
+		{get, "/projects/{project}/resources/{id}/reconciles", "resource.get", h.listReconciles},
+		{post, "/projects/{project}/resources/{id}/suspend", "resource.suspend", h.suspendResource},
+		{post, "/projects/{project}/resources/{id}/resume", "resource.resume", h.resumeResource},
+		{get, "/projects/{project}/resources/{id}/yaml", "resource.get", h.getResourceYAML},
+		{get, "/projects/{project}/resources/{id}/history", "resource.get", h.listHistory},
+		{get, "/projects/{project}/overview", "resource.list", h.projectOverview},
+		{get, "/projects/{project}/export", "resource.export", h.exportResources},
+		{get, "/projects/{project}/environments/{env}/resources", "resource.list", h.listEnvResources},
+		{post, "/projects/{project}/environments/{env}/resources", "resource.create", h.createResource},
+		{get, "/projects/{project}/environments/{env}/export", "resource.export", h.exportResources},
+
 		// Across projects, grouped by cluster: for platform admins.
 		{get, "/resources", "resource.list_all", h.listResources},
 		{get, "/audit", "audit.list_all", h.listAudit},
+		{get, "/clusters", "cluster.list", h.listClusters},
 	}
 }
 

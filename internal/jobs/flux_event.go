@@ -107,6 +107,14 @@ func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.Flu
 	if err != nil {
 		return err
 	}
+	if fresh && upd.Status != "" {
+		if _, err := w.Store.AppendHistory(ctx, tx, store.HistoryEntry{
+			ResourceID: res.ID, At: row.EventTime, Source: store.HistoryWebhook,
+			Status: upd.Status, Reason: upd.Reason, Message: upd.Message, Revision: upd.Revision,
+		}); err != nil {
+			return err
+		}
+	}
 
 	if fluxevent.IsSource(res.Kind) && res.RepositoryID != nil && status != fluxevent.StatusUnknown {
 		if _, err := w.Store.ApplyRepositorySync(ctx, tx, *res.RepositoryID, syncStatusOf(status), ev.Message, ev.Revision(), row.EventTime); err != nil {
@@ -148,20 +156,41 @@ func syncStatusOf(s fluxevent.Status) string {
 }
 
 // recordDeployment settles the deployments an applier's success or failure at a revision
-// concerns. Open gitops-ui deployments whose commit is the reported one, or an ancestor of it
-// (Flux skips intermediate commits), take the outcome. Otherwise the change came straight from
-// Git, and exactly one gitops-git deployment is recorded for (resource, revision).
+// concerns; see SettleDeployment.
 func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource, status string) error {
-	sha := ev.CommitSHA()
-	rev := ev.Revision()
+	return SettleDeployment(ctx, tx, w.Store, w.IsAncestor, res, Outcome{
+		Status: status, Revision: ev.Revision(), CommitSHA: ev.CommitSHA(), Message: ev.Message,
+		At: row.EventTime, Reporter: row.ReportingController, Details: map[string]any{"event_id": row.ID},
+	})
+}
+
+// Outcome is what Flux reported about an applier at a revision, from a webhook event or the
+// watch.
+type Outcome struct {
+	Status    string // store.DeploySucceeded or store.DeployFailed
+	Revision  string
+	CommitSHA string
+	Message   string
+	At        time.Time
+	Reporter  string         // the controller (webhook) or "watch"
+	Details   map[string]any // extra audit details, e.g. the event ID
+}
+
+// SettleDeployment settles the deployments an applier's outcome at a revision concerns. Open
+// gitops-ui deployments whose commit is the reported one, or an ancestor of it (Flux skips
+// intermediate commits), take the outcome. Otherwise the change came straight from Git, and
+// exactly one gitops-git deployment is recorded for (resource, revision), so the webhook and
+// the watch reporting the same revision count once. isAncestor may be nil.
+func SettleDeployment(ctx context.Context, tx pgx.Tx, st *store.Store, isAncestor AncestorFunc, res *store.Resource, o Outcome) error {
+	sha, rev := o.CommitSHA, o.Revision
 	matched, undecided := false, false
 	if sha != "" {
-		open, err := w.Store.OpenUIDeployments(ctx, tx, res.ID)
+		open, err := st.OpenUIDeployments(ctx, tx, res.ID)
 		if err != nil {
 			return err
 		}
 		for _, d := range open {
-			ok, err := w.covers(ctx, res, d.CommitSHA, sha)
+			ok, err := covers(ctx, isAncestor, res, d.CommitSHA, sha)
 			if err != nil {
 				// Git is unreachable or the credentials are broken: the rest of the event
 				// (status, audit, notifications) must not wait for it. The deployment stays
@@ -173,16 +202,16 @@ func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, row *
 			if !ok {
 				continue
 			}
-			if err := w.Store.FinishDeployment(ctx, tx, d.ID, status, rev, ev.Message, row.EventTime); err != nil {
+			if err := st.FinishDeployment(ctx, tx, d.ID, o.Status, rev, o.Message, o.At); err != nil {
 				return err
 			}
-			if err := w.auditDeployment(ctx, tx, row, res, d.ID, status, rev, store.MethodGitopsUI); err != nil {
+			if err := auditDeployment(ctx, tx, st, res, o, d.ID, store.MethodGitopsUI); err != nil {
 				return err
 			}
 			matched = true
 		}
 		if !matched {
-			done, err := w.Store.HasUIDeploymentOfCommit(ctx, tx, res.ID, sha)
+			done, err := st.HasUIDeploymentOfCommit(ctx, tx, res.ID, sha)
 			if err != nil {
 				return err
 			}
@@ -192,30 +221,30 @@ func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, row *
 	if matched || undecided {
 		return nil // undecided: not known to be a Git push, so no gitops-git record yet
 	}
-	d, changed, err := w.Store.RecordGitDeployment(ctx, tx, store.NewDeployment{
+	d, changed, err := st.RecordGitDeployment(ctx, tx, store.NewDeployment{
 		ProjectID: res.ProjectID, EnvironmentID: *res.EnvironmentID, GitopsResourceID: &res.ID,
-		Status: status, Revision: rev, CommitSHA: sha, Message: ev.Message,
-	}, row.EventTime)
+		Status: o.Status, Revision: rev, CommitSHA: sha, Message: o.Message,
+	}, o.At)
 	if err != nil || !changed {
 		return err
 	}
-	return w.auditDeployment(ctx, tx, row, res, d.ID, status, rev, store.MethodGitopsGit)
+	return auditDeployment(ctx, tx, st, res, o, d.ID, store.MethodGitopsGit)
 }
 
 // ancestorTimeout bounds one ancestry check in Git, made while the event's rows are locked.
 const ancestorTimeout = 15 * time.Second
 
 // covers tells whether a deployment of commit deployed is included in the applied commit.
-func (w *FluxEventWorker) covers(ctx context.Context, res *store.Resource, deployed, applied string) (bool, error) {
+func covers(ctx context.Context, isAncestor AncestorFunc, res *store.Resource, deployed, applied string) (bool, error) {
 	if deployed == applied {
 		return true, nil
 	}
-	if w.IsAncestor == nil || res.RepositoryID == nil {
+	if isAncestor == nil || res.RepositoryID == nil {
 		return false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, ancestorTimeout)
 	defer cancel()
-	ok, err := w.IsAncestor(ctx, *res.RepositoryID, deployed, applied)
+	ok, err := isAncestor(ctx, *res.RepositoryID, deployed, applied)
 	if err != nil {
 		return false, fmt.Errorf("is %s an ancestor of %s: %w", deployed, applied, err)
 	}
@@ -243,12 +272,16 @@ func (w *FluxEventWorker) audit(ctx context.Context, tx pgx.Tx, row *store.FluxE
 	return err
 }
 
-func (w *FluxEventWorker) auditDeployment(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, res *store.Resource, id int64, status, rev, method string) error {
-	details, _ := json.Marshal(map[string]any{"event_id": row.ID, "revision": rev, "method": method, "status": status})
-	_, err := w.Store.InsertAudit(ctx, tx, store.AuditEntry{
-		ActorType: store.ActorFlux, ActorName: row.ReportingController, Action: "deployment." + status,
+func auditDeployment(ctx context.Context, tx pgx.Tx, st *store.Store, res *store.Resource, o Outcome, id int64, method string) error {
+	d := map[string]any{"revision": o.Revision, "method": method, "status": o.Status}
+	for k, v := range o.Details {
+		d[k] = v
+	}
+	details, _ := json.Marshal(d)
+	_, err := st.InsertAudit(ctx, tx, store.AuditEntry{
+		ActorType: store.ActorFlux, ActorName: o.Reporter, Action: "deployment." + o.Status,
 		TargetType: "deployment", TargetID: fmt.Sprint(id), ProjectID: &res.ProjectID, EnvironmentID: res.EnvironmentID,
-		Cluster: row.Cluster, Message: fmt.Sprintf("%s %s/%s %s revision %s", res.Kind, res.Namespace, res.Name, status, rev),
+		Cluster: res.Cluster, Message: fmt.Sprintf("%s %s/%s %s revision %s", res.Kind, res.Namespace, res.Name, o.Status, o.Revision),
 		Details: details,
 	})
 	return err

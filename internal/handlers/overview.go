@@ -1,0 +1,138 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/fluxbridge/fluxbridge/internal/cluster"
+	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// overviewResource is one resource in the overview: what a status page shows.
+type overviewResource struct {
+	ID                  int64                   `json:"id"`
+	Kind                string                  `json:"kind"`
+	Namespace           string                  `json:"namespace"`
+	Name                string                  `json:"name"`
+	Status              string                  `json:"status"`
+	StatusReason        string                  `json:"status_reason"`
+	StatusMessage       string                  `json:"status_message"`
+	Suspended           bool                    `json:"suspended"`
+	ApplyStatus         string                  `json:"apply_status"`
+	ApplyError          string                  `json:"apply_error,omitempty"`
+	LastAppliedRevision string                  `json:"last_applied_revision"`
+	ChartVersion        string                  `json:"chart_version,omitempty"`
+	LastReconcileAt     any                     `json:"last_reconcile_at"`
+	NextReconcileAt     any                     `json:"next_reconcile_at"`
+	Reconcile           *store.ReconcileRequest `json:"reconcile,omitempty"`
+}
+
+// overviewEnv is one environment of a cluster (or, with a nil ID, the project-wide objects).
+type overviewEnv struct {
+	ID         *int64             `json:"id"`
+	Name       string             `json:"name"`
+	SyncPolicy string             `json:"sync_policy,omitempty"`
+	Resources  []overviewResource `json:"resources"`
+}
+
+// overviewCluster groups a project's resources in one cluster by environment.
+type overviewCluster struct {
+	Name         string         `json:"name"`
+	Environments []*overviewEnv `json:"environments"`
+	Health       map[string]int `json:"health"` // count per status
+}
+
+// projectOverview shows a project's Flux resources grouped by cluster, then environment, with
+// health, last and next sync, and the progress of manual reconciles (R9, R18.4).
+func (h *Handler) projectOverview(w http.ResponseWriter, r *http.Request) {
+	sc := scopeOf(r)
+	ctx := r.Context()
+	list, err := h.store.ListResources(ctx, h.store.Pool(), store.ResourceFilter{ProjectID: sc.projectID()})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	envs, err := h.store.ListEnvironments(ctx, h.store.Pool(), sc.projectID())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	latest, err := h.store.LatestReconcileRequests(ctx, h.store.Pool(), sc.projectID())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	envByID := map[int64]store.Environment{}
+	for _, e := range envs {
+		envByID[e.ID] = e
+	}
+	var clusters []*overviewCluster
+	byName := map[string]*overviewCluster{}
+	for _, res := range list { // ordered by cluster
+		c := byName[res.Cluster]
+		if c == nil {
+			c = &overviewCluster{Name: res.Cluster, Health: map[string]int{}}
+			byName[res.Cluster] = c
+			clusters = append(clusters, c)
+		}
+		c.Health[res.Status]++
+		env := c.env(res.EnvironmentID, envByID)
+		item := overviewResource{
+			ID: res.ID, Kind: res.Kind, Namespace: res.Namespace, Name: res.Name, Status: res.Status,
+			StatusReason: res.StatusReason, StatusMessage: res.StatusMessage, Suspended: res.Suspended,
+			ApplyStatus: res.ApplyStatus, ApplyError: res.ApplyError, LastAppliedRevision: res.LastAppliedRevision,
+			ChartVersion: res.ChartVersion, LastReconcileAt: res.LastReconcileAt, NextReconcileAt: res.NextReconcileAt,
+		}
+		if rr, ok := latest[res.ID]; ok {
+			item.Reconcile = &rr
+		}
+		env.Resources = append(env.Resources, item)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"clusters": clusters})
+}
+
+// env returns the group of environment id (nil: project-wide) in the cluster, adding it.
+func (c *overviewCluster) env(id *int64, envs map[int64]store.Environment) *overviewEnv {
+	for _, e := range c.Environments {
+		if (e.ID == nil) == (id == nil) && (id == nil || *e.ID == *id) {
+			return e
+		}
+	}
+	oe := &overviewEnv{ID: id, Name: "(project-wide)"}
+	if id != nil {
+		e := envs[*id]
+		oe.Name = e.Name
+		if s, err := fluxspec.ParseEnvSettings(e.GitopsConfig); err == nil {
+			oe.SyncPolicy = "auto"
+			if s.Manual() {
+				oe.SyncPolicy = "manual"
+			}
+		}
+	}
+	c.Environments = append(c.Environments, oe)
+	return oe
+}
+
+// listEnvResources lists one environment's resources (R8.5).
+func (h *Handler) listEnvResources(w http.ResponseWriter, r *http.Request) {
+	sc := scopeOf(r)
+	items, err := h.store.ListResources(r.Context(), h.store.Pool(), store.ResourceFilter{ProjectID: sc.projectID(), EnvironmentID: sc.Env.ID})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[store.Resource]{Items: items})
+}
+
+// listClusters lists the configured clusters with their reachability (a GET /version with a
+// short timeout, cached briefly) and Flux namespace.
+func (h *Handler) listClusters(w http.ResponseWriter, r *http.Request) {
+	var items []cluster.Status
+	if h.clusters != nil {
+		items = h.clusters.Statuses(r.Context())
+	}
+	if items == nil {
+		items = []cluster.Status{}
+	}
+	writeJSON(w, http.StatusOK, page[cluster.Status]{Items: items})
+}

@@ -1,0 +1,145 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// reconcileReq is the optional body of POST …/resources/{id}/reconcile, after the flags of
+// `flux reconcile`: --with-source, and for a HelmRelease --force and --reset.
+type reconcileReq struct {
+	WithSource bool `json:"with_source"`
+	Force      bool `json:"force"`
+	Reset      bool `json:"reset"`
+}
+
+// reconcileResource asks Flux to reconcile a resource now. It answers 202 with the reconcile
+// request, whose status the worker moves to succeeded, failed, timed_out or suspended; a
+// request that is still open is returned instead of making a second one. A resource suspended
+// through the API is refused with 409, as Flux would silently ignore the request.
+func (h *Handler) reconcileResource(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	id := p.id("id")
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	var req reconcileReq
+	if err := readJSON(w, r, &req); err != nil && !isEmptyBody(err) {
+		h.fail(w, r, err)
+		return
+	}
+	var out *store.ReconcileRequest
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		res, err := h.lockOwnResource(ctx, tx, scopeOf(r), id)
+		if err != nil {
+			return nil, err
+		}
+		if (req.Force || req.Reset) && res.Kind != fluxspec.KindHelmRelease {
+			return nil, errBadRequest("force", "force and reset apply to a HelmRelease only")
+		}
+		if res.Suspended {
+			return nil, &httpError{Status: http.StatusConflict, Msg: fmt.Sprintf("%s %s/%s is suspended; resume it first", res.Kind, res.Namespace, res.Name)}
+		}
+		open, err := h.store.ListReconcileRequests(ctx, tx, res.ID, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(open) == 1 && open[0].Open() && open[0].WithSource == req.WithSource && open[0].Force == req.Force && open[0].Reset == req.Reset {
+			out = &open[0]
+			ch := resourceChange(res, nil, nil, "reconcile already in progress for")
+			ch.Details = map[string]any{"reconcile_request_id": out.ID, "joined": true}
+			return ch, nil
+		}
+		out, err = h.store.CreateReconcileRequest(ctx, tx, store.ReconcileRequest{
+			ResourceID: res.ID, WithSource: req.WithSource, Force: req.Force, Reset: req.Reset, RequestedByName: "api",
+		})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := h.river.InsertTx(ctx, tx, jobs.ReconcileResourceArgs{RequestID: out.ID}, nil); err != nil {
+			return nil, fmt.Errorf("enqueue reconcile: %w", err)
+		}
+		ch := resourceChange(res, nil, nil, "reconcile requested for")
+		ch.Details = map[string]any{"reconcile_request_id": out.ID, "with_source": req.WithSource, "force": req.Force, "reset": req.Reset}
+		return ch, nil
+	}) {
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+func isEmptyBody(err error) bool { return err == errEmptyBody }
+
+func (h *Handler) suspendResource(w http.ResponseWriter, r *http.Request) { h.setSuspended(w, r, true) }
+func (h *Handler) resumeResource(w http.ResponseWriter, r *http.Request)  { h.setSuspended(w, r, false) }
+
+// setSuspended records `flux suspend` / `flux resume` as the resource's desired spec.suspend
+// and enqueues the apply that puts it into the cluster; 202 with the resource.
+func (h *Handler) setSuspended(w http.ResponseWriter, r *http.Request, suspend bool) {
+	p := params{r: r}
+	id := p.id("id")
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	var out *store.Resource
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		res, err := h.lockOwnResource(ctx, tx, scopeOf(r), id)
+		if err != nil {
+			return nil, err
+		}
+		if out, err = h.store.SetResourceSuspended(ctx, tx, res.ID, suspend); err != nil {
+			return nil, err
+		}
+		if err := jobs.EnqueueApplyTx(ctx, h.river, tx, res.ID); err != nil {
+			return nil, err
+		}
+		verb := "resumed"
+		if suspend {
+			verb = "suspended"
+		}
+		return resourceChange(res, map[string]bool{"suspended": res.Suspended}, map[string]bool{"suspended": suspend}, verb), nil
+	}) {
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+// listReconciles lists a resource's reconcile requests, newest first.
+func (h *Handler) listReconciles(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	id := p.id("id")
+	limit := p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	res, err := h.ownResource(r, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	items, err := h.store.ListReconcileRequests(r.Context(), h.store.Pool(), res.ID, limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[store.ReconcileRequest]{Items: items})
+}
+
+// ownResource reads a resource of the scoped project; another project's is a 404.
+func (h *Handler) ownResource(r *http.Request, id int64) (*store.Resource, error) {
+	res, err := h.store.ResourceByID(r.Context(), h.store.Pool(), id)
+	if err != nil || res.ProjectID != scopeOf(r).projectID() {
+		return nil, errNotFound("gitops resource %d: not found", id)
+	}
+	return res, nil
+}

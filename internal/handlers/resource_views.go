@@ -1,0 +1,189 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/fluxbridge/fluxbridge/internal/flux"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// liveTimeout bounds the apiserver calls of the live views.
+const liveTimeout = 10 * time.Second
+
+// resourceDetail is GET …/resources/{id}: the row, its latest reconcile request (the progress
+// of a manual reconcile) and its latest history.
+type resourceDetail struct {
+	store.Resource
+	Reconcile *store.ReconcileRequest `json:"reconcile"`
+	History   []store.HistoryEntry    `json:"history"`
+}
+
+// detailHistory is how many history rows the detail view carries.
+const detailHistory = 10
+
+func (h *Handler) getResourceDetail(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	id := p.id("id")
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	res, err := h.ownResource(r, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := resourceDetail{Resource: *res}
+	reqs, err := h.store.ListReconcileRequests(r.Context(), h.store.Pool(), res.ID, 1)
+	if err == nil && len(reqs) == 1 {
+		out.Reconcile = &reqs[0]
+	}
+	if err == nil {
+		out.History, err = h.store.ListHistory(r.Context(), h.store.Pool(), res.ID, 0, detailHistory)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// getResourceYAML shows the live object from its cluster as YAML without managedFields
+// (?format=json for JSON). 404 when it is not in the cluster, 502 when the cluster does not
+// answer.
+func (h *Handler) getResourceYAML(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	id := p.id("id")
+	format := p.oneOf("format", "yaml", "json")
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	res, err := h.ownResource(r, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	u, err := h.liveObject(r.Context(), res)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	b, err := flux.LiveYAML(u)
+	if err == nil && format == "json" {
+		b, err = yaml.YAMLToJSON(b)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ct := "application/yaml; charset=utf-8"
+	if format == "json" {
+		ct = "application/json; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(b)
+}
+
+// liveObject reads a resource's object from its cluster.
+func (h *Handler) liveObject(ctx context.Context, res *store.Resource) (*unstructured.Unstructured, error) {
+	if h.clusters == nil {
+		return nil, &httpError{Status: http.StatusServiceUnavailable, Msg: "no clusters are configured"}
+	}
+	cl, err := h.clusters.Get(res.Cluster)
+	if err != nil {
+		return nil, &httpError{Status: http.StatusServiceUnavailable, Msg: err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
+	defer cancel()
+	u, err := flux.Get(ctx, cl.Client, flux.Ref{Kind: res.Kind, Namespace: res.Namespace, Name: res.Name})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, errNotFound("%s %s/%s is not in cluster %s (apply status: %s)", res.Kind, res.Namespace, res.Name, res.Cluster, res.ApplyStatus)
+	case err != nil:
+		return nil, &httpError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("cluster %s: %v", res.Cluster, err)}
+	}
+	return u, nil
+}
+
+// listHistory pages through a resource's reconciliation history, newest first.
+func (h *Handler) listHistory(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	id := p.id("id")
+	before, limit := p.int64("before"), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	res, err := h.ownResource(r, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	items, err := h.store.ListHistory(r.Context(), h.store.Pool(), res.ID, before, limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pageOf(items, limit, func(e store.HistoryEntry) int64 { return e.ID }))
+}
+
+// exportResources prints the live objects of the project's resources as `flux export` does: a
+// multi-document YAML stream of apiVersion, kind, metadata and spec, by cluster, kind and name.
+// Filters: ?cluster=, ?environment_id=, ?kind=. An object missing from its cluster, or a
+// cluster that does not answer, becomes a comment, so the export of the rest still works.
+func (h *Handler) exportResources(w http.ResponseWriter, r *http.Request) {
+	p := params{r: r}
+	f := store.ResourceFilter{
+		ProjectID: scopeOf(r).projectID(), EnvironmentID: p.int64("environment_id"),
+		Cluster: p.str("cluster"), Kind: p.oneOf("kind", resourceKinds...),
+	}
+	if sc := scopeOf(r); sc.Env != nil {
+		f.EnvironmentID = sc.Env.ID
+	}
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	list, err := h.store.ListResources(r.Context(), h.store.Pool(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var out []byte
+	for i := range list {
+		res := &list[i]
+		if res.ApplyStatus == store.ApplyDeleting {
+			continue
+		}
+		u, err := h.liveObject(r.Context(), res)
+		if err != nil {
+			var he *httpError
+			if !errors.As(err, &he) {
+				h.fail(w, r, err)
+				return
+			}
+			out = fmt.Appendf(out, "---\n# %s %s/%s in cluster %s: %s\n", res.Kind, res.Namespace, res.Name, res.Cluster, he.Msg)
+			continue
+		}
+		b, err := yaml.Marshal(flux.Export(u).Object)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		out = fmt.Appendf(out, "---\n# cluster: %s\n", res.Cluster)
+		out = append(out, b...)
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(out)
+}

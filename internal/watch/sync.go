@@ -1,0 +1,131 @@
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/fluxbridge/fluxbridge/internal/flux"
+	"github.com/fluxbridge/fluxbridge/internal/fluxevent"
+	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// watchReporter names the watch as the reporter of deployments it settles.
+const watchReporter = "fluxbridge-watch"
+
+// syncer writes what the watch sees about one cluster's objects to the database.
+type syncer struct {
+	store      *store.Store
+	cluster    string
+	isAncestor jobs.AncestorFunc
+}
+
+// sync records the state of the object ref names (u is nil when it is gone) as observed at
+// at. It goes through the same ordered, idempotent store functions as webhook events: an
+// observation older than the stored one never wins, history gets a row only when status,
+// reason or revision changes, a revision gets one deployment however often it is reported,
+// and a failure notifies once.
+func (s *syncer) sync(ctx context.Context, ref flux.Ref, u *unstructured.Unstructured, at time.Time) error {
+	return s.store.WithTx(ctx, func(tx pgx.Tx) error {
+		res, err := s.store.LockResourceByRef(ctx, tx, store.ObjectRef{Cluster: s.cluster, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name})
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // not an object fluxbridge manages
+		}
+		if err != nil {
+			return err
+		}
+		if u == nil {
+			return s.gone(ctx, tx, res, at)
+		}
+		o := flux.Observe(u)
+		prev := *res
+		fresh, err := s.store.ApplyResourceStatus(ctx, tx, res.ID, store.StatusUpdate{
+			Status: o.Status, Reason: o.Reason, Message: o.Message, Revision: o.Revision, ObservedAt: at, UID: o.UID,
+		})
+		if err != nil || !fresh {
+			return err
+		}
+		conds, err := json.Marshal(o.Conditions)
+		if err != nil {
+			return err
+		}
+		if err := s.store.ApplyObjectDetails(ctx, tx, res.ID, store.ObjectDetails{
+			Generation: o.Generation, ObservedGeneration: o.ObservedGeneration, Conditions: conds,
+			LastHandledReconcileAt: o.LastHandledReconcileAt, LastReconcileAt: o.LastReconcileAt,
+			NextReconcileAt: o.NextReconcileAt, ChartName: o.ChartName, ChartVersion: o.ChartVersion,
+			HelmHistory: o.HelmHistory,
+		}); err != nil {
+			return err
+		}
+		if o.Status != flux.StatusUnknown {
+			if _, err := s.store.AppendHistory(ctx, tx, store.HistoryEntry{
+				ResourceID: res.ID, At: at, Source: store.HistoryWatch,
+				Status: o.Status, Reason: o.Reason, Message: o.Message, Revision: o.Revision,
+			}); err != nil {
+				return err
+			}
+		}
+		if err := s.settle(ctx, tx, res, o, at); err != nil {
+			return err
+		}
+		if o.Status == flux.StatusFailed && (prev.Status != flux.StatusFailed || prev.StatusMessage != o.Message) {
+			return s.notifyFailure(ctx, tx, res, o)
+		}
+		return nil
+	})
+}
+
+// settle records a deployment when an applier is ready at a revision, or failed at one.
+func (s *syncer) settle(ctx context.Context, tx pgx.Tx, res *store.Resource, o flux.Observation, at time.Time) error {
+	if !fluxspec.IsApplier(res.Kind) || res.EnvironmentID == nil || o.ObservedGeneration < o.Generation {
+		return nil
+	}
+	out := jobs.Outcome{At: at, Reporter: watchReporter, Message: o.Message, Details: map[string]any{"source": "watch"}}
+	switch {
+	case o.Status == flux.StatusReady && o.AppliedRevision != "":
+		out.Status, out.Revision = store.DeploySucceeded, o.AppliedRevision
+	case o.Status == flux.StatusFailed && o.AttemptedRevision != "":
+		out.Status, out.Revision = store.DeployFailed, o.AttemptedRevision
+	default:
+		return nil
+	}
+	out.CommitSHA = fluxevent.CommitSHA(out.Revision)
+	return jobs.SettleDeployment(ctx, tx, s.store, s.isAncestor, res, out)
+}
+
+// gone records that the object disappeared from the cluster. A resource being deleted is the
+// delete job's business; any other was removed behind fluxbridge's back, which is worth
+// showing.
+func (s *syncer) gone(ctx context.Context, tx pgx.Tx, res *store.Resource, at time.Time) error {
+	if res.ApplyStatus == store.ApplyDeleting {
+		return nil
+	}
+	fresh, err := s.store.ApplyResourceStatus(ctx, tx, res.ID, store.StatusUpdate{
+		Status: flux.StatusUnknown, Reason: "NotFound", Message: "the object is not in the cluster", ObservedAt: at,
+	})
+	if err != nil || !fresh {
+		return err
+	}
+	_, err = s.store.AppendHistory(ctx, tx, store.HistoryEntry{
+		ResourceID: res.ID, At: at, Source: store.HistoryWatch, Status: flux.StatusUnknown,
+		Reason: "NotFound", Message: "the object is not in the cluster",
+	})
+	return err
+}
+
+func (s *syncer) notifyFailure(ctx context.Context, tx pgx.Tx, res *store.Resource, o flux.Observation) error {
+	_, err := s.store.InsertNotification(ctx, tx, store.Notification{
+		ProjectID: &res.ProjectID, EnvironmentID: res.EnvironmentID, Severity: "error",
+		Title:      fmt.Sprintf("%s %s/%s failed in cluster %s: %s", res.Kind, res.Namespace, res.Name, res.Cluster, o.Reason),
+		Body:       o.Message,
+		TargetType: "gitops_resource", TargetID: fmt.Sprint(res.ID),
+	})
+	return err
+}
