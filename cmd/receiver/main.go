@@ -24,7 +24,6 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
-	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 	"github.com/fluxbridge/fluxbridge/migrations"
 )
@@ -97,7 +96,11 @@ func run(ctx context.Context, getenv func(string) string) error {
 	for _, c := range cfg.Clusters {
 		tokens[c.Name] = []byte(c.WebhookToken)
 	}
-	sec, err := secrets.NewFileStore(cfg.SecretsDir)
+	sec, err := secretStore(cfg)
+	if err != nil {
+		return err
+	}
+	reg, err := clusters(cfg)
 	if err != nil {
 		return err
 	}
@@ -105,7 +108,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		Store: st, River: rc, WebhookTokens: tokens, Metrics: metrics.New(), Logger: log,
 		// Previews and validation read repositories; the receiver's clones live apart from the worker's.
 		Git:     gitops.NewWriter(filepath.Join(cfg.GitCacheDir, "receiver"), gitops.WithTimeout(cfg.GitTimeout.Duration)),
-		Secrets: sec,
+		Secrets: sec, Clusters: reg,
 	})
 	srv := &http.Server{
 		Addr: cfg.ListenAddr, Handler: h.Routes(),

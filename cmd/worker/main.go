@@ -1,5 +1,6 @@
-// Command worker runs fluxbridge's River jobs: Flux event processing and commit-and-push, and
-// later reconciles, rollbacks, alerts, backups and scans. It serves /metrics and /healthz on its own
+// Command worker runs fluxbridge's River jobs (Flux event processing, commit-and-push, applies,
+// deletes and reconciles of Flux objects, and later rollbacks, alerts, backups and scans)
+// and the watch of every managed cluster. It serves /metrics and /healthz on its own
 // address.
 package main
 
@@ -22,8 +23,8 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
-	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
+	"github.com/fluxbridge/fluxbridge/internal/watch"
 	"github.com/fluxbridge/fluxbridge/migrations"
 )
 
@@ -63,7 +64,11 @@ func run(ctx context.Context, getenv func(string) string) error {
 		}
 	}
 
-	sec, err := secrets.NewFileStore(cfg.SecretsDir)
+	sec, err := secretStore(cfg)
+	if err != nil {
+		return err
+	}
+	reg, err := clusters(cfg)
 	if err != nil {
 		return err
 	}
@@ -74,13 +79,13 @@ func run(ctx context.Context, getenv func(string) string) error {
 	defer locks.Close()
 	// The worker's clones live apart from the receiver's: a cache directory belongs to one Writer.
 	git := gitops.NewWriter(filepath.Join(cfg.GitCacheDir, "worker"), gitops.WithTimeout(cfg.GitTimeout.Duration))
-	st := store.New(pool)
 
 	m := metrics.New()
+	st := store.New(pool)
 	workers := river.NewWorkers()
 	if err := jobs.Register(workers, jobs.Deps{
 		Store: st, Metrics: m, IsAncestor: jobs.GitAncestor(st, git, sec),
-		Git: git, Secrets: sec, PushLocks: locks,
+		Git: git, Secrets: sec, PushLocks: locks, Clusters: reg,
 		Committer: gitops.Signature{Name: cfg.GitBotName, Email: cfg.GitBotEmail},
 	}); err != nil {
 		return fmt.Errorf("register workers: %w", err)
@@ -106,7 +111,16 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err := rc.Start(ctx); err != nil {
 		return fmt.Errorf("start river: %w", err)
 	}
-	log.Info().Str("metrics_addr", cfg.MetricsAddr).Msg("working")
+	// The watch of every managed cluster, led by one worker replica per cluster.
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		watch.Run(wctx, watch.Deps{Store: st, LockConn: pool.Config().ConnConfig.Copy(), Clusters: reg.Managed(),
+			IsAncestor: jobs.GitAncestor(st, git, sec), Logger: log})
+	}()
+	log.Info().Str("metrics_addr", cfg.MetricsAddr).Int("watched_clusters", len(reg.Managed())).Msg("working")
 
 	select {
 	case err := <-errc:
@@ -115,6 +129,8 @@ func run(ctx context.Context, getenv func(string) string) error {
 	case <-ctx.Done():
 	}
 	log.Info().Msg("shutting down")
+	stopWatch()
+	<-watchDone
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
 	defer cancel()
 	if err := rc.Stop(sctx); err != nil {

@@ -28,7 +28,9 @@ const (
 	DefaultGitBotName      = "fluxbridge"
 	DefaultGitBotEmail     = "bot@fluxbridge.local"
 	DefaultGitTimeout      = 2 * time.Minute
-	minTokenLen            = 16 // bytes; shorter webhook tokens are guessable
+	// DefaultSecretsNamespace holds the Secrets of the Kubernetes secret store.
+	DefaultSecretsNamespace = "fluxbridge"
+	minTokenLen             = 16 // bytes; shorter webhook tokens are guessable
 )
 
 // Config is the complete set of settings of the receiver and the worker.
@@ -66,6 +68,18 @@ type Config struct {
 	GitBotEmail string `json:"gitBotEmail"`
 	// GitTimeout bounds one Git operation (fetch, commit and push, with its retries).
 	GitTimeout Duration `json:"gitTimeout"`
+	// SecretsKubernetes, when set, keeps Git credentials as Kubernetes Secrets in a namespace
+	// of the management cluster instead of files in SecretsDir; several receiver and worker
+	// hosts can then share them.
+	SecretsKubernetes *KubernetesSecrets `json:"secretsKubernetes,omitempty"`
+}
+
+// KubernetesSecrets is the Kubernetes backend of the secret store.
+type KubernetesSecrets struct {
+	// Kubeconfig is a kubeconfig path or "in-cluster".
+	Kubeconfig string `json:"kubeconfig"`
+	// Namespace holds the Secrets; default "fluxbridge".
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // EnvBootstrapAdminTokenFile names the variable that sets BootstrapAdminTokenFile.
@@ -212,6 +226,9 @@ func (c *Config) applyDefaults() {
 			c.Clusters[i].FluxNamespace = DefaultFluxNamespace
 		}
 	}
+	if c.SecretsKubernetes != nil && c.SecretsKubernetes.Namespace == "" {
+		c.SecretsKubernetes.Namespace = DefaultSecretsNamespace
+	}
 }
 
 func (c *Config) resolveFiles() error {
@@ -258,8 +275,19 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("clusters[%d].name %q: duplicate", i, cl.Name))
 		}
 		seen[cl.Name] = true
+		if cl.FluxNamespace != "" && !dnsLabel.MatchString(cl.FluxNamespace) {
+			errs = append(errs, fmt.Errorf("cluster %q: fluxNamespace %q: want a DNS label", cl.Name, cl.FluxNamespace))
+		}
 		if len(cl.WebhookToken) < minTokenLen {
 			errs = append(errs, fmt.Errorf("cluster %q: webhook token must be at least %d bytes", cl.Name, minTokenLen))
+		}
+	}
+	if ks := c.SecretsKubernetes; ks != nil {
+		if ks.Kubeconfig == "" {
+			errs = append(errs, errors.New("secretsKubernetes.kubeconfig is required (a path or in-cluster)"))
+		}
+		if !dnsLabel.MatchString(ks.Namespace) {
+			errs = append(errs, fmt.Errorf("secretsKubernetes.namespace %q: want a DNS label", ks.Namespace))
 		}
 	}
 	return errors.Join(errs...)

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -88,52 +86,6 @@ func DeleteSecret(ctx context.Context, c client.Client, namespace, name string) 
 		return fmt.Errorf("delete secret %s/%s: %w", namespace, name, err)
 	}
 	return nil
-}
-
-// SecretStore keeps Flux-shaped credentials as Kubernetes Secrets in one namespace of a
-// cluster (the management cluster): the Kubernetes backend of the platform's credential store.
-// A ref is "kube:<name>" or a bare Secret name.
-type SecretStore struct {
-	Client    client.Client
-	Namespace string
-}
-
-// RefPrefix is the scheme of credential refs that SecretStore serves.
-const RefPrefix = "kube:"
-
-func (s *SecretStore) name(ref string) (string, error) {
-	name := strings.TrimPrefix(ref, RefPrefix)
-	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-		return "", fmt.Errorf("credential ref %q: not a Secret name: %s", ref, strings.Join(errs, "; "))
-	}
-	return name, nil
-}
-
-// Get returns the credentials stored under ref, or an error wrapping ErrSecretNotFound.
-func (s *SecretStore) Get(ctx context.Context, ref string) (map[string][]byte, error) {
-	name, err := s.name(ref)
-	if err != nil {
-		return nil, err
-	}
-	return ReadSecret(ctx, s.Client, s.Namespace, name)
-}
-
-// Put stores (or rotates) credentials under ref.
-func (s *SecretStore) Put(ctx context.Context, ref string, data map[string][]byte) error {
-	name, err := s.name(ref)
-	if err != nil {
-		return err
-	}
-	return WriteSecret(ctx, s.Client, s.Namespace, name, data, map[string]string{"app.kubernetes.io/managed-by": FieldManager})
-}
-
-// Delete removes the credentials stored under ref.
-func (s *SecretStore) Delete(ctx context.Context, ref string) error {
-	name, err := s.name(ref)
-	if err != nil {
-		return err
-	}
-	return DeleteSecret(ctx, s.Client, s.Namespace, name)
 }
 
 // DeleteOwnedSecret deletes the Secret namespace/name only if fluxbridge wrote it for the

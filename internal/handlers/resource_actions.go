@@ -58,9 +58,11 @@ func (h *Handler) reconcileResource(w http.ResponseWriter, r *http.Request) {
 			ch.Details = map[string]any{"reconcile_request_id": out.ID, "joined": true}
 			return ch, nil
 		}
-		out, err = h.store.CreateReconcileRequest(ctx, tx, store.ReconcileRequest{
-			ResourceID: res.ID, WithSource: req.WithSource, Force: req.Force, Reset: req.Reset, RequestedByName: "api",
-		})
+		rr := store.ReconcileRequest{ResourceID: res.ID, WithSource: req.WithSource, Force: req.Force, Reset: req.Reset}
+		if p := scopeOf(r).Principal; p != nil {
+			rr.RequestedBy, rr.RequestedByName = &p.UserID, p.Username
+		}
+		out, err = h.store.CreateReconcileRequest(ctx, tx, rr)
 		if err != nil {
 			return nil, err
 		}

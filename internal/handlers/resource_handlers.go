@@ -156,6 +156,9 @@ func (h *Handler) targets(ctx context.Context, tx pgx.Tx, sc *reqScope, req *cre
 		if err != nil {
 			return nil, errBadRequest(fmt.Sprintf("environments[%d]", i), "no environment %q in this project", name)
 		}
+		if err := h.authorizeEnv(ctx, tx, sc, env); err != nil {
+			return nil, err
+		}
 		out = append(out, target{Cluster: env.Cluster, Env: env})
 	}
 	if len(out) > 0 && len(clusters) > 0 {
@@ -252,6 +255,9 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) {
 		if err != nil || res.ProjectID != scopeOf(r).projectID() {
 			return nil, errNotFound("gitops resource %d: not found", id)
 		}
+		if err := h.authorizeResource(ctx, tx, scopeOf(r), res); err != nil {
+			return nil, err
+		}
 		deps, err := h.dependents(ctx, tx, res)
 		if err != nil {
 			return nil, err
@@ -280,6 +286,9 @@ func (h *Handler) lockOwnResource(ctx context.Context, tx pgx.Tx, sc *reqScope, 
 	res, err := h.store.LockResourceByID(ctx, tx, id)
 	if err != nil || res.ProjectID != sc.projectID() {
 		return nil, errNotFound("gitops resource %d: not found", id)
+	}
+	if err := h.authorizeResource(ctx, tx, sc, res); err != nil {
+		return nil, err
 	}
 	if res.ApplyStatus == store.ApplyDeleting {
 		return nil, &httpError{Status: http.StatusConflict, Msg: fmt.Sprintf("gitops resource %d is being deleted", id)}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
+	"github.com/fluxbridge/fluxbridge/internal/policy"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -142,4 +143,32 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 		return raw
 	}
 	return b.Bytes()
+}
+
+// authorizeEnv checks the caller's permission for the route's action in environment env: the
+// route names no {env}, so the scope could not check the environment's deploy permission
+// (R13.2) for a resource that belongs to one. Nil env (a project-wide resource) passes.
+func (h *Handler) authorizeEnv(ctx context.Context, db store.DBTX, sc *reqScope, env *store.Environment) error {
+	if env == nil || sc.Principal == nil {
+		return nil
+	}
+	cfg, err := policy.ParseEnvConfig(env.GitopsConfig)
+	if err != nil {
+		return errConflict("environment %q has invalid access settings (%v); an admin must repair its gitops_config", env.Name, err)
+	}
+	t := sc.target()
+	t.Env = &policy.Env{Name: env.Name, Kind: env.Kind, Config: cfg}
+	return policy.Authorize(sc.Action, sc.subject(), t)
+}
+
+// authorizeResource is authorizeEnv for the environment of res, if any.
+func (h *Handler) authorizeResource(ctx context.Context, db store.DBTX, sc *reqScope, res *store.Resource) error {
+	if res.EnvironmentID == nil || sc.Env != nil && sc.Env.ID == *res.EnvironmentID {
+		return nil
+	}
+	env, err := h.store.EnvironmentByID(ctx, db, *res.EnvironmentID)
+	if err != nil {
+		return err
+	}
+	return h.authorizeEnv(ctx, db, sc, env)
 }

@@ -125,10 +125,10 @@ func (w *ApplyResourceWorker) apply(ctx context.Context, tx pgx.Tx, res *store.R
 // Secret the GitRepository names, in Flux's keys. Each apply rewrites it, which is how a
 // rotated credential reaches the cluster.
 func (w *ApplyResourceWorker) writeGitSecret(ctx context.Context, c client.Client, res *store.Resource, repo *store.Repository, name string) error {
-	if w.Credentials == nil {
-		return river.JobCancel(fmt.Errorf("repository %s has credentials but no credential store is configured", repo.Name))
+	if w.Secrets == nil {
+		return river.JobCancel(fmt.Errorf("repository %s has credentials but no secret store is configured", repo.Name))
 	}
-	data, err := w.Credentials(ctx, repo.CredentialRef)
+	data, err := w.Secrets.Get(ctx, repo.CredentialRef)
 	if err != nil {
 		return fmt.Errorf("read credentials of repository %s: %w", repo.Name, err)
 	}

@@ -56,7 +56,8 @@ type Deps struct {
 	IsAncestor AncestorFunc
 
 	// Git, Secrets and PushLocks enable the commit_push worker; without Git it is not
-	// registered (a process that only processes events).
+	// registered (a process that only processes events). Secrets also feed the credential
+	// Secrets of GitRepositories.
 	Git       *gitops.Writer
 	Secrets   secrets.Store
 	PushLocks *store.PushLocks
@@ -67,8 +68,6 @@ type Deps struct {
 
 	// Clusters are the managed clusters; without them the Kubernetes jobs cancel.
 	Clusters *cluster.Registry
-	// Credentials reads repository credentials for the GitRepository Secrets; optional.
-	Credentials CredentialFunc
 	// ReconcilePoll is the snooze between looks at a reconciling object (default
 	// DefaultReconcilePoll).
 	ReconcilePoll time.Duration
@@ -79,7 +78,7 @@ func Register(workers *river.Workers, d Deps) error {
 	if d.ReconcilePoll <= 0 {
 		d.ReconcilePoll = DefaultReconcilePoll
 	}
-	kd := kubeDeps{Store: d.Store, Clusters: d.Clusters, Credentials: d.Credentials, Poll: d.ReconcilePoll}
+	kd := kubeDeps{Store: d.Store, Clusters: d.Clusters, Secrets: d.Secrets, Poll: d.ReconcilePoll}
 	errs := []error{
 		river.AddWorkerSafely(workers, &FluxEventWorker{Store: d.Store, IsAncestor: d.IsAncestor}),
 		river.AddWorkerSafely(workers, &ManualDeployWorker{Store: d.Store}),

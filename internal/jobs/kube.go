@@ -13,6 +13,7 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/flux"
 	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
+	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -27,11 +28,6 @@ const (
 	// DefaultReconcilePoll is how long the reconcile job snoozes between looks at the object.
 	DefaultReconcilePoll = time.Second
 )
-
-// CredentialFunc returns the Flux-shaped Git credentials (username/password, or identity,
-// identity.pub and known_hosts) stored under a repository's credential_ref. It is the read
-// side of the platform's credential store; flux.SecretStore.Get is its Kubernetes backend.
-type CredentialFunc func(ctx context.Context, ref string) (map[string][]byte, error)
 
 // kubeBackoff retries a job that could not reach a cluster quickly at first and then once a
 // minute: 1s, 2s, 4s, … 64s capped at kubeMaxBackoff. River's default (attempt⁴ seconds) would
@@ -56,7 +52,7 @@ func kubeInsertOpts() river.InsertOpts {
 type kubeDeps struct {
 	Store       *store.Store
 	Clusters    *cluster.Registry
-	Credentials CredentialFunc
+	Secrets     secrets.Store // repository credentials, Flux-shaped
 	Poll        time.Duration
 }
 

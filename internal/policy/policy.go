@@ -73,6 +73,15 @@ var rules = map[string]Rule{
 	"resource.create":               {MinRole: Maintainer, EnvDeploy: true},
 	"resource.update":               {MinRole: Maintainer, EnvDeploy: true},
 	"resource.delete":               {MinRole: Maintainer, EnvDeploy: true},
+	// flux suspend / resume change what Flux does in the environment; flux reconcile only asks
+	// for now what Flux would do anyway, so developers who may deploy may ask (R10).
+	"resource.suspend":   {MinRole: Maintainer, EnvDeploy: true},
+	"resource.resume":    {MinRole: Maintainer, EnvDeploy: true},
+	"resource.reconcile": {MinRole: Developer, EnvDeploy: true},
+	// flux export shows the live objects; it holds no secrets (Secrets are not exported).
+	"resource.export": {MinRole: Viewer},
+	// The configured clusters and whether they answer: any signed-in user.
+	"cluster.list": {AnyUser: true},
 
 	// Deployments: deploying needs the environment's deploy permission and nothing more.
 	"deployment.list":   {MinRole: Viewer},

@@ -42,10 +42,12 @@ var (
 //
 //	func TestMain(m *testing.M) { storetest.Main(m) }
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
 
-func run(m *testing.M) int {
+// Run is Main without the exit: it runs m with a Postgres cluster available and returns the
+// exit code, for a TestMain that also starts other things (a kube-apiserver) around it.
+func Run(m *testing.M) int {
 	adminURL = os.Getenv(EnvURL)
 	if adminURL == "" {
 		srv, err := pgembed.Start(context.Background(), pgembed.Options{Database: "postgres"})
