@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -57,6 +59,10 @@ type bundle struct {
 	prod    *store.Environment // west, manual sync
 	repo    *store.Repository  // with HTTPS credentials in the credential store
 	ns      string             // a namespace of this test's own
+
+	mu        sync.Mutex
+	leading   map[string]bool // clusters whose watch setup's watch leads
+	stopWatch func()          // stops setup's watch and waits for it
 }
 
 func setup(t *testing.T) *bundle {
@@ -108,7 +114,9 @@ func setup(t *testing.T) *bundle {
 	b.srv = httptest.NewServer(h.Routes())
 	t.Cleanup(b.srv.Close)
 
-	b.startWatch(t, nil)
+	b.leading = map[string]bool{}
+	b.stopWatch = b.startWatch(t, func(c string, on bool) { b.mu.Lock(); b.leading[c] = on; b.mu.Unlock() })
+	require.Eventually(t, func() bool { return b.leads("east") && b.leads("west") }, waitFor, poll, "the watch leads both clusters")
 	return b
 }
 
@@ -126,18 +134,26 @@ func (b *bundle) member(t *testing.T, name, role string) string {
 	return token
 }
 
+// leads tells whether setup's watch leads cluster c.
+func (b *bundle) leads(c string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.leading[c]
+}
+
 // startWatch runs a watch of both clusters until the test ends.
-func (b *bundle) startWatch(t *testing.T, onLeader func(string, bool)) context.CancelFunc {
+func (b *bundle) startWatch(t *testing.T, onLeader func(string, bool)) func() {
 	t.Helper()
 	wctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		watch.Run(wctx, watch.Deps{Store: b.st, LockConn: b.pool.Config().ConnConfig.Copy(),
-			Clusters: b.reg.Managed(), Logger: zerolog.Nop(), OnLeader: onLeader})
+			Clusters: b.reg.Managed(), Logger: zerolog.New(zerolog.NewTestWriter(t)), OnLeader: onLeader})
 	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return cancel
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
 
 func envOf(cluster string) *kubetest.Env {
@@ -219,9 +235,19 @@ func (b *bundle) waitApplied(t *testing.T, id int64) store.Resource {
 // waitDeleted waits until the resource's row is gone.
 func (b *bundle) waitDeleted(t *testing.T, id int64) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	ok := assert.Eventually(t, func() bool {
 		return b.do(t, http.MethodGet, fmt.Sprintf("/projects/shop/resources/%d", id), nil, nil) == http.StatusNotFound
 	}, waitFor, poll)
+	if !ok {
+		rows, _ := b.pool.Query(context.Background(), `SELECT kind, state, attempt, errors::text FROM river_job WHERE kind = 'delete_resource'`)
+		for rows.Next() {
+			var k, st, e string
+			var a int
+			_ = rows.Scan(&k, &st, &a, &e)
+			t.Logf("job %s %s attempt %d: %s", k, st, a, e)
+		}
+		t.FailNow()
+	}
 }
 
 // live reads the object of a resource from its cluster.

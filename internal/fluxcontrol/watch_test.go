@@ -143,6 +143,8 @@ func TestOneWatchLeaderPerCluster(t *testing.T) {
 		defer mu.Unlock()
 		return third["east"] && third["west"]
 	}, waitFor, poll, "the standby takes over when the leader's session ends")
+	require.Eventually(t, func() bool { return !b.leads("east") && !b.leads("west") }, waitFor, poll,
+		"the old leader notices its lost session and stops watching")
 }
 
 func mustField(t *testing.T, raw json.RawMessage, i int, key string) json.RawMessage {

@@ -50,10 +50,10 @@ func kubeInsertOpts() river.InsertOpts {
 
 // kubeDeps is what the Kubernetes workers share.
 type kubeDeps struct {
-	Store       *store.Store
-	Clusters    *cluster.Registry
-	Secrets     secrets.Store // repository credentials, Flux-shaped
-	Poll        time.Duration
+	Store    *store.Store
+	Clusters *cluster.Registry
+	Secrets  secrets.Store // repository credentials, Flux-shaped
+	Poll     time.Duration
 }
 
 // clusterOf returns the client of a resource's cluster; a cluster missing from the config is
@@ -106,6 +106,9 @@ func refOf(res *store.Resource) flux.Ref {
 
 // auditSystem appends an audit row for something a job did on its own.
 func auditSystem(ctx context.Context, st *store.Store, db store.DBTX, res *store.Resource, action, msg string, details map[string]any) error {
+	if details == nil {
+		details = map[string]any{}
+	}
 	b, err := json.Marshal(details)
 	if err != nil {
 		return err
