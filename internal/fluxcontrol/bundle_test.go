@@ -87,7 +87,7 @@ func setup(t *testing.T) *bundle {
 		GitopsConfig: json.RawMessage(`{"syncPolicy":"auto","branch":"staging","path":"deploy/staging"}`)})
 	require.NoError(t, err)
 	b.prod, err = st.CreateEnvironment(ctx, pool, store.Environment{ProjectID: b.project.ID, Name: "production", Kind: "prod", Cluster: "west",
-		GitopsConfig: json.RawMessage(`{"syncPolicy":"manual","branch":"main","path":"deploy/prod"}`)})
+		GitopsConfig: json.RawMessage(`{"syncPolicy":"manual","branch":"main","path":"deploy/prod","requiredApprovals":0}`)})
 	require.NoError(t, err)
 	b.token = b.member(t, "mia", "maintainer")
 	credRef := secrets.NewRef("repo-shop")

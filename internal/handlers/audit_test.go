@@ -80,10 +80,32 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 			map[string]any{"auth": map[string]any{"type": "https", "username": "bot", "password": gitPassword}}, 200}},
 		"template.create": {{"save a template", "maintainer", http.MethodPost, "/api/v1/projects/webapp/templates",
 			map[string]any{"name": "standard", "kind": "microservice", "form": map[string]any{"replicas": 3}}, 201}},
-		"template.delete":  {{"delete a template", "maintainer", http.MethodDelete, "/api/v1/projects/webapp/templates/standard", nil, 204}},
+		"template.delete": {{"delete a template", "maintainer", http.MethodDelete, "/api/v1/projects/webapp/templates/standard", nil, 204}},
+		"resource.create": {
+			{"create a HelmRepository in two clusters", "maintainer", http.MethodPost, "/api/v1/projects/webapp/resources",
+				map[string]any{"kind": "HelmRepository", "namespace": "flux-system", "name": "charts", "clusters": []string{"prod-eu", "staging"},
+					"config": map[string]any{"url": "https://charts.example.com"}}, 201},
+			{"create a Kustomization in staging", "maintainer", http.MethodPost, env + "/staging/resources",
+				map[string]any{"kind": "Kustomization", "namespace": "flux-system", "name": "api-staging",
+					"config": map[string]any{"sourceRef": map[string]any{"kind": "GitRepository", "name": "webapp"}}}, 201},
+			{"hold a Kustomization in production", "maintainer", http.MethodPost, env + "/production/resources",
+				map[string]any{"kind": "Kustomization", "namespace": "flux-system", "name": "api-canary",
+					"config": map[string]any{"sourceRef": map[string]any{"kind": "GitRepository", "name": "webapp"}}}, 202},
+		},
+		"resource.update": {{"change a GitRepository", "maintainer", http.MethodPut, resourcePath(b.seed.GitRepository.ID, ""),
+			map[string]any{"config": map[string]any{"ref": map[string]any{"branch": "release"}}}, 200}},
+		"resource.reconcile": {{"reconcile a GitRepository", "developer", http.MethodPost, resourcePath(b.seed.GitRepository.ID, "/reconcile"),
+			map[string]any{"with_source": false}, 202}},
+		"resource.suspend": {{"suspend a HelmRelease", "maintainer", http.MethodPost, resourcePath(b.seed.HelmRelease.ID, "/suspend"), nil, 202}},
+		"resource.resume":  {{"resume a HelmRelease", "maintainer", http.MethodPost, resourcePath(b.seed.HelmRelease.ID, "/resume"), nil, 202}},
+		"resource.delete":  {{"delete a GitRepository", "maintainer", http.MethodDelete, resourcePath(b.seed.GitRepository.ID, ""), nil, 202}},
 		"approval.approve": {{"approve", "maintainer", http.MethodPost, approvePath(f.approval), map[string]any{"reason": "tested on staging"}, 200}},
 		"approval.reject":  {{"reject", "owner", http.MethodPost, rejectPath(f.approval), map[string]any{"reason": "wrong revision"}, 200}},
 	}
+}
+
+func resourcePath(id int64, suffix string) string {
+	return fmt.Sprintf("/api/v1/projects/webapp/resources/%d%s", id, suffix)
 }
 
 // readOnly are the POST routes that change nothing (a preview, a validation): they write no
@@ -118,7 +140,8 @@ func TestEveryMutatingCallWritesOneRedactedAuditRow(t *testing.T) {
 	order := []string{"user.create", "user.update", "user.token_create", "user.token_revoke", "token.create",
 		"token.revoke", "project.create", "project.update", "member.set", "member.remove", "environment.create",
 		"environment.update", "repository.create", "repository.update", "repository.rotate_credentials",
-		"deployment.create", "template.create", "template.delete", "approval.approve", "approval.reject"}
+		"deployment.create", "template.create", "template.delete", "resource.create", "resource.update",
+		"resource.reconcile", "resource.suspend", "resource.resume", "resource.delete", "approval.approve", "approval.reject"}
 	for _, rt := range handlers.APIRoutes(b.h) {
 		if rt.Method != http.MethodGet && !readOnly[rt.Action] {
 			require.NotEmpty(t, cases[rt.Action], "mutating route %s %s (%s) has no audit case: add one", rt.Method, rt.Pattern, rt.Action)

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fluxbridge/fluxbridge/internal/auth"
+	"github.com/fluxbridge/fluxbridge/internal/cluster"
+	"github.com/fluxbridge/fluxbridge/internal/fluxscheme"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
@@ -62,13 +65,36 @@ func setup(t *testing.T) *testBundle {
 	h := handlers.New(handlers.Deps{
 		Store: st, River: rc, Logger: zerolog.Nop(),
 		WebhookTokens: map[string][]byte{storetest.Cluster: prodKey, "staging": stagingKey},
-		Git:           gitops.NewWriter(t.TempDir()), Secrets: sec,
+		Git:           gitops.NewWriter(t.TempDir()), Secrets: sec, Clusters: unreachableClusters(t),
 	})
 	srv := httptest.NewServer(h.Routes())
 	t.Cleanup(srv.Close)
 	b := &testBundle{pool: pool, st: st, seed: storetest.Seed(t, st, pool), h: h, srv: srv}
 	_, b.admin = b.user(t, "root", "admin")
 	return b
+}
+
+// unreachableClusters is a registry of the seeded clusters (prod-eu and staging) whose
+// kubeconfigs point at a closed port: enough to create resources (no call is made), while
+// live views answer that the cluster does not answer. The Kubernetes side is tested against
+// real apiservers in internal/fluxcontrol.
+func unreachableClusters(t *testing.T) *cluster.Registry {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600))
+	scheme, err := fluxscheme.New()
+	require.NoError(t, err)
+	reg, err := cluster.NewRegistry([]cluster.Spec{
+		{Name: storetest.Cluster, Kubeconfig: kubeconfig}, {Name: "staging", Kubeconfig: kubeconfig},
+	}, scheme)
+	require.NoError(t, err)
+	return reg
 }
 
 // user creates a user and an API token for them, and returns both. role is their role in the

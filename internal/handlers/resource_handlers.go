@@ -37,9 +37,19 @@ type target struct {
 	Env     *store.Environment
 }
 
-// createResponse lists what a create made, one resource per target.
+// createResponse lists what a create made, one resource per target. Held maps the ID of each
+// resource whose apply waits for approvals (its environment requires them) to the approval
+// request's ID.
 type createResponse struct {
 	Items []store.Resource `json:"items"`
+	Held  map[int64]int64  `json:"held,omitempty"`
+}
+
+// changeResponse is a changed resource and, when the change waits for approvals, the approval
+// request holding it.
+type changeResponse struct {
+	store.Resource
+	ApprovalRequestID *int64 `json:"approval_request_id,omitempty"`
 }
 
 func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +82,11 @@ func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	writeJSON(w, http.StatusCreated, out)
+	status := http.StatusCreated
+	if len(out.Held) > 0 {
+		status = http.StatusAccepted
+	}
+	writeJSON(w, status, out)
 }
 
 // createResources validates req and inserts one row and one apply job per target.
@@ -121,14 +135,18 @@ func (h *Handler) createResources(ctx context.Context, tx pgx.Tx, sc *reqScope, 
 		if err != nil {
 			return nil, err
 		}
+		summary := fmt.Sprintf("create %s %s/%s in cluster %s", req.Kind, req.Namespace, req.Name, t.Cluster)
+		held, err := h.submitJob(ctx, tx, sc, t.Env, res, summary, jobs.ApplyResourceArgs{ResourceID: res.ID})
+		if err != nil {
+			return nil, err
+		}
+		if held != nil {
+			if out.Held == nil {
+				out.Held = map[int64]int64{}
+			}
+			out.Held[res.ID] = *held
+		}
 		out.Items = append(out.Items, *res)
-	}
-	ids := make([]int64, len(out.Items))
-	for i, it := range out.Items {
-		ids[i] = it.ID
-	}
-	if err := jobs.EnqueueApplyTx(ctx, h.river, tx, ids...); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
@@ -205,9 +223,10 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	var out *store.Resource
+	var out changeResponse
 	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
-		res, err := h.lockOwnResource(ctx, tx, scopeOf(r), id)
+		sc := scopeOf(r)
+		res, err := h.lockOwnResource(ctx, tx, sc, id)
 		if err != nil {
 			return nil, err
 		}
@@ -229,17 +248,41 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) {
 		if err := h.checkDependencies(ctx, tx, res.Cluster, res.Namespace, res.Name, spec); err != nil {
 			return nil, err
 		}
-		if out, err = h.store.UpdateResourceConfig(ctx, tx, res.ID, compactJSON(req.Config), repoID); err != nil {
+		updated, err := h.store.UpdateResourceConfig(ctx, tx, res.ID, compactJSON(req.Config), repoID)
+		if err != nil {
 			return nil, err
 		}
-		if err := jobs.EnqueueApplyTx(ctx, h.river, tx, res.ID); err != nil {
+		out.Resource = *updated
+		env, err := h.envOf(ctx, tx, res)
+		if err != nil {
 			return nil, err
 		}
-		return resourceChange(res, res.Config, out.Config, "changed"), nil
+		summary := fmt.Sprintf("change %s %s/%s in cluster %s", res.Kind, res.Namespace, res.Name, res.Cluster)
+		if out.ApprovalRequestID, err = h.submitJob(ctx, tx, sc, env, res, summary, jobs.ApplyResourceArgs{ResourceID: res.ID}); err != nil {
+			return nil, err
+		}
+		ch := resourceChange(res, res.Config, updated.Config, "changed")
+		ch.Details = heldDetails(out.ApprovalRequestID)
+		return ch, nil
 	}) {
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, heldStatus(out.ApprovalRequestID, http.StatusOK), out)
+}
+
+// heldStatus is 202 for a change held for approval, else ok.
+func heldStatus(held *int64, ok int) int {
+	if held != nil {
+		return http.StatusAccepted
+	}
+	return ok
+}
+
+func heldDetails(held *int64) map[string]any {
+	if held == nil {
+		return nil
+	}
+	return map[string]any{"approval_request_id": *held}
 }
 
 func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) {
@@ -249,8 +292,9 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, p.err)
 		return
 	}
-	var out *store.Resource
+	var out changeResponse
 	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		sc := scopeOf(r)
 		res, err := h.store.LockResourceByID(ctx, tx, id)
 		if err != nil || res.ProjectID != scopeOf(r).projectID() {
 			return nil, errNotFound("gitops resource %d: not found", id)
@@ -267,13 +311,25 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) {
 			return nil, &httpError{Status: http.StatusConflict, Field: "dependsOn",
 				Msg: fmt.Sprintf("%s/%s is a dependency of %s; change those first", res.Namespace, res.Name, strings.Join(deps, ", "))}
 		}
-		if out, err = h.store.MarkResourceDeleting(ctx, tx, res.ID); err != nil {
+		env, err := h.envOf(ctx, tx, res)
+		if err != nil {
 			return nil, err
 		}
-		if _, err := h.river.InsertTx(ctx, tx, jobs.DeleteResourceArgs{ResourceID: res.ID}, nil); err != nil {
-			return nil, fmt.Errorf("enqueue delete: %w", err)
+		summary := fmt.Sprintf("delete %s %s/%s from cluster %s", res.Kind, res.Namespace, res.Name, res.Cluster)
+		if out.ApprovalRequestID, err = h.submitJob(ctx, tx, sc, env, res, summary, jobs.DeleteResourceArgs{ResourceID: res.ID}); err != nil {
+			return nil, err
 		}
-		return resourceChange(res, res.Config, nil, "deletion requested for"), nil
+		out.Resource = *res
+		if out.ApprovalRequestID == nil { // held: the delete job marks it once approved
+			marked, err := h.store.MarkResourceDeleting(ctx, tx, res.ID)
+			if err != nil {
+				return nil, err
+			}
+			out.Resource = *marked
+		}
+		ch := resourceChange(res, res.Config, nil, "deletion requested for")
+		ch.Details = heldDetails(out.ApprovalRequestID)
+		return ch, nil
 	}) {
 		return
 	}

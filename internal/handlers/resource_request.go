@@ -11,6 +11,10 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/fluxbridge/fluxbridge/internal/approval"
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
 	"github.com/fluxbridge/fluxbridge/internal/policy"
@@ -171,4 +175,44 @@ func (h *Handler) authorizeResource(ctx context.Context, db store.DBTX, sc *reqS
 		return err
 	}
 	return h.authorizeEnv(ctx, db, sc, env)
+}
+
+// submitJob inserts the job of a change to a resource, or holds it for approval when the
+// resource's environment requires approvals (prod: two, by default; R8.4). env is the
+// resource's environment (nil for project-wide resources, which need none). It returns the
+// approval request's ID when the job is held.
+func (h *Handler) submitJob(ctx context.Context, tx pgx.Tx, sc *reqScope, env *store.Environment, res *store.Resource, summary string, args river.JobArgs) (*int64, error) {
+	sub := approval.Submission{
+		ProjectID: res.ProjectID, EnvironmentID: res.EnvironmentID, Action: sc.Action,
+		TargetType: "gitops_resource", TargetID: res.ID, Summary: summary, Args: args,
+	}
+	if sc.Principal != nil {
+		sub.RequestedBy = sc.Principal.UserID
+	}
+	if env != nil {
+		cfg, err := policy.ParseEnvConfig(env.GitopsConfig)
+		if err != nil {
+			return nil, errConflict("environment %q has invalid access settings (%v); an admin must repair its gitops_config", env.Name, err)
+		}
+		sub.Required, sub.TTL = cfg.Approvals(env.Kind), cfg.TTL()
+	}
+	s, err := h.approvals.Submit(ctx, tx, sub)
+	if errors.Is(err, approval.ErrPendingExists) {
+		return nil, errConflict("%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.Request != nil {
+		return &s.Request.ID, nil
+	}
+	return nil, nil
+}
+
+// envOf returns the environment of res, or nil.
+func (h *Handler) envOf(ctx context.Context, db store.DBTX, res *store.Resource) (*store.Environment, error) {
+	if res.EnvironmentID == nil {
+		return nil, nil
+	}
+	return h.store.EnvironmentByID(ctx, db, *res.EnvironmentID)
 }

@@ -97,11 +97,11 @@ func (h *Handler) getResourceYAML(w http.ResponseWriter, r *http.Request) {
 // liveObject reads a resource's object from its cluster.
 func (h *Handler) liveObject(ctx context.Context, res *store.Resource) (*unstructured.Unstructured, error) {
 	if h.clusters == nil {
-		return nil, &httpError{Status: http.StatusServiceUnavailable, Msg: "no clusters are configured"}
+		return nil, errConflict("cluster %s is not managed by this fluxbridge (no clusters are configured)", res.Cluster)
 	}
 	cl, err := h.clusters.Get(res.Cluster)
 	if err != nil {
-		return nil, &httpError{Status: http.StatusServiceUnavailable, Msg: err.Error()}
+		return nil, errConflict("cluster %s is not managed by this fluxbridge: %v", res.Cluster, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
 	defer cancel()

@@ -30,9 +30,9 @@ func (DeleteResourceArgs) Kind() string { return "delete_resource" }
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (DeleteResourceArgs) InsertOpts() river.InsertOpts { return kubeInsertOpts() }
 
-// DeleteResourceWorker deletes the object of a resource marked deleting, waits (snoozing) until
-// Flux's finalizers let it go, deletes the credential Secret fluxbridge wrote for it, and then
-// deletes the row. A row that is no longer marked is left alone.
+// DeleteResourceWorker marks a resource deleting (the API already did, unless the delete
+// waited for approvals), deletes its object, waits (snoozing) until Flux's finalizers let it
+// go, deletes the credential Secret fluxbridge wrote for it, and then deletes the row.
 type DeleteResourceWorker struct {
 	river.WorkerDefaults[DeleteResourceArgs]
 	kubeDeps
@@ -58,7 +58,10 @@ func (w *DeleteResourceWorker) Work(ctx context.Context, job *river.Job[DeleteRe
 		return err
 	}
 	if res.ApplyStatus != store.ApplyDeleting {
-		return river.JobCancel(fmt.Errorf("resource %d is not marked for deletion", res.ID))
+		// A delete that waited for approvals: the row is marked when the job runs.
+		if _, err := w.Store.MarkResourceDeleting(ctx, w.Store.Pool(), res.ID); err != nil {
+			return err
+		}
 	}
 	if w.Clusters != nil && w.Clusters.Known(res.Cluster) {
 		cl, err := w.clusterOf(res)
