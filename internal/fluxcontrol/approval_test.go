@@ -55,3 +55,23 @@ func TestProdChangeWaitsForApprovals(t *testing.T) {
 	res = b.waitApplied(t, res.ID)
 	require.Equal(t, "./deploy/live", specField(live(t, res), "path"))
 }
+
+// TestEnvironmentSyncPolicyReapplies: switching an environment to manual sync through the
+// environments API suspends its Kustomization in the cluster; a bad sync policy is a 400.
+func TestEnvironmentSyncPolicyReapplies(t *testing.T) {
+	b := setup(t)
+	_, ks := b.gitSourceAndKustomization(t, "staging")
+	require.Equal(t, nil, specField(live(t, ks), "suspend"))
+
+	var e apiError
+	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPatch, "/projects/shop/environments/staging",
+		map[string]any{"gitops_config": map[string]any{"syncPolicy": "sometimes"}}, &e))
+	require.Equal(t, "gitops_config.syncPolicy", e.Field)
+
+	require.Equal(t, http.StatusOK, b.do(t, http.MethodPatch, "/projects/shop/environments/staging",
+		map[string]any{"gitops_config": map[string]any{"syncPolicy": "manual", "path": "deploy/staging-v2"}}, nil))
+	require.Eventually(t, func() bool {
+		u := live(t, ks)
+		return specField(u, "suspend") == true && specField(u, "path") == "./deploy/staging-v2"
+	}, waitFor, poll, "the environment's objects are applied again with its new settings")
+}

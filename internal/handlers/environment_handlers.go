@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fluxbridge/fluxbridge/internal/approval"
+	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/policy"
 	"github.com/fluxbridge/fluxbridge/internal/store"
@@ -99,6 +100,10 @@ func (h *Handler) createEnvironment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg, err := q.Validate(h.tokens)
+	if err == nil {
+		_, err = fluxspec.ParseEnvSettings(q.GitopsConfig)
+		err = specError(err)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -168,6 +173,9 @@ func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
+		if _, err := fluxspec.ParseEnvSettings(merged); err != nil {
+			return nil, specError(err)
+		}
 		g, err := h.gate(ctx, tx, r)
 		if err != nil {
 			return nil, err
@@ -176,6 +184,9 @@ func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request) {
 		if !g.Held() {
 			after, err := h.store.SetEnvironmentConfig(ctx, tx, before.ID, merged)
 			if err != nil {
+				return nil, err
+			}
+			if err := jobs.ReapplyIfSettingsChangedTx(ctx, h.river, tx, before, after); err != nil {
 				return nil, err
 			}
 			resp.Environment = viewEnv(after, cfg)

@@ -3,10 +3,12 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -59,4 +61,19 @@ func (w *ApplyEnvironmentWorker) Work(ctx context.Context, job *river.Job[ApplyE
 		}
 		return EnqueueApplyTx(ctx, rc, tx, ids...)
 	})
+}
+
+// ReapplyIfSettingsChangedTx enqueues an apply_environment job in tx when an environment's
+// GitOps settings that shape its objects (sync policy, branch, path) differ between before and
+// after; access settings and other keys change no object.
+func ReapplyIfSettingsChangedTx(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, before, after *store.Environment) error {
+	b, errB := fluxspec.ParseEnvSettings(before.GitopsConfig)
+	a, errA := fluxspec.ParseEnvSettings(after.GitopsConfig)
+	if errA == nil && errB == nil && a == b {
+		return nil
+	}
+	if _, err := rc.InsertTx(ctx, tx, ApplyEnvironmentArgs{EnvironmentID: after.ID}, nil); err != nil {
+		return fmt.Errorf("enqueue apply of environment %s: %w", after.Name, err)
+	}
+	return nil
 }

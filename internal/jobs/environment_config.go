@@ -64,6 +64,11 @@ func (w *EnvironmentConfigWorker) Work(ctx context.Context, job *river.Job[Envir
 		if err != nil {
 			return err
 		}
+		if rc, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
+			if err := ReapplyIfSettingsChangedTx(ctx, rc, tx, env, after); err != nil {
+				return err
+			}
+		}
 		votes, err := approval.New(w.Store, nil).ApprovedByJob(ctx, tx, job.ID)
 		if err != nil {
 			return err
