@@ -51,24 +51,6 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page[store.Resource]{Items: items})
 }
 
-func (h *Handler) getResource(w http.ResponseWriter, r *http.Request) {
-	p := params{r: r}
-	id := p.id("id")
-	if p.err != nil {
-		h.fail(w, r, p.err)
-		return
-	}
-	res, err := h.store.ResourceByID(r.Context(), h.store.Pool(), id)
-	if err == nil && res.ProjectID != scopeOf(r).projectID() {
-		err = errNotFound("gitops resource %d: not found", id) // another project's: do not confirm it exists
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
-}
-
 // listDeployments lists deployments newest first, filtered and paged by ?before=<id>.
 func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
