@@ -58,6 +58,7 @@ type Ref struct {
 	Kind, Namespace, Name string
 }
 
+// String names the object as "Kind namespace/name".
 func (r Ref) String() string { return r.Kind + " " + r.Namespace + "/" + r.Name }
 
 // newUnstructured returns an empty object of ref's kind, named by ref.

@@ -50,6 +50,7 @@ type FieldError struct {
 	Msg   string
 }
 
+// Error returns "field: message".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 func fieldErr(field, format string, args ...any) *FieldError {
@@ -71,6 +72,7 @@ type Ref struct {
 	Kind, Namespace, Name string
 }
 
+// String names the object as "Kind/namespace/name", the form cycles are reported in.
 func (r Ref) String() string { return r.Kind + "/" + r.Namespace + "/" + r.Name }
 
 // Decode reads raw (a resource's config) as the settings of kind and validates them. Unknown
