@@ -3,6 +3,9 @@ package kubetest
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -26,10 +29,34 @@ func (e *Env) StopAPIServer() error {
 		return nil
 	}
 	if err := e.env.ControlPlane.APIServer.Stop(); err != nil {
-		return fmt.Errorf("stop apiserver: %w", err)
+		// With watch streams open, kube-apiserver may outlast envtest's stop timeout;
+		// envtest then SIGKILLs it but still reports an error. It is down once its port
+		// stops answering, and StartAPIServer must then start it again.
+		if !e.waitAPIServerGone(10 * time.Second) {
+			return fmt.Errorf("stop apiserver: %w", err)
+		}
 	}
 	e.apiDown = true
 	return nil
+}
+
+// waitAPIServerGone reports whether the apiserver's port stops accepting connections
+// within d.
+func (e *Env) waitAPIServerGone(d time.Duration) bool {
+	u, err := url.Parse(e.Config.Host)
+	if err != nil {
+		return false
+	}
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", u.Host, 200*time.Millisecond)
+		if err != nil {
+			return true
+		}
+		_ = c.Close()
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
 }
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer, on the same

@@ -93,6 +93,9 @@ type Env struct {
 	workloads *workloads
 }
 
+// apiStopTimeout bounds a graceful stop of etcd and kube-apiserver before they are killed.
+const apiStopTimeout = 3 * time.Second
+
 // Start starts etcd and kube-apiserver and installs the CRDs, waiting until
 // they are served. Stop releases everything Start acquired; on error nothing
 // is left running.
@@ -157,6 +160,9 @@ func (e *Env) start(opts Options) error {
 	// keeps its serving certificate, and Config and the kubeconfig stay
 	// valid.
 	api.CertDir = filepath.Join(e.dir, "apiserver")
+	// A graceful stop waits for open watches for envtest's 20 s default; a test cluster
+	// is killed after apiStopTimeout instead (StopAPIServer copes with the kill).
+	te.ControlPlaneStopTimeout = apiStopTimeout
 	for _, d := range []string{te.ControlPlane.Etcd.DataDir, api.CertDir} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			return fmt.Errorf("create dir: %w", err)

@@ -310,3 +310,23 @@ func processesUsing(dir string) []string {
 	}
 	return found
 }
+
+// TestRestartAPIServerWithOpenWatch: a client keeps a watch open (as the worker's informers
+// do) while the apiserver is stopped and started again; the restart must really happen.
+func TestRestartAPIServerWithOpenWatch(t *testing.T) {
+	ctx := t.Context()
+	e := startEnv(t, kubetest.Options{})
+	ns := e.NewNamespace(t)
+	wc, err := client.NewWithWatch(e.Config, client.Options{Scheme: e.Scheme})
+	require.NoError(t, err)
+	w, err := wc.Watch(ctx, &sourcev1.GitRepositoryList{}, client.InNamespace(ns))
+	require.NoError(t, err)
+	defer w.Stop()
+
+	start := time.Now()
+	require.NoError(t, e.StopAPIServer())
+	t.Logf("apiserver with an open watch stopped in %s", time.Since(start).Round(time.Millisecond))
+	require.NoError(t, e.StartAPIServer())
+	repo := gitRepository(ns)
+	require.NoError(t, e.Apply(ctx, repo, fieldOwner), "the apiserver is back")
+}
