@@ -91,6 +91,7 @@ type Env struct {
 	apiDown   bool
 	stopped   bool
 	workloads *workloads
+	procs     []*hostProcess // started by StartProcess
 }
 
 // apiStopTimeout bounds a graceful stop of etcd and kube-apiserver before they are killed.
@@ -212,7 +213,8 @@ func (e *Env) Stop() error {
 		return nil
 	}
 	e.stopped = true
-	var errs []error
+	// Processes of StartProcess talk to the apiserver: they go first.
+	errs := []error{e.stopProcs()}
 	if e.workloads != nil {
 		errs = append(errs, e.workloads.stop())
 	}

@@ -330,3 +330,35 @@ func TestRestartAPIServerWithOpenWatch(t *testing.T) {
 	repo := gitRepository(ns)
 	require.NoError(t, e.Apply(ctx, repo, fieldOwner), "the apiserver is back")
 }
+
+func TestStartProcess(t *testing.T) {
+	greeter, err := env.StartProcess(kubetest.ProcessSpec{Name: "greeter", Path: "/usr/bin/env", Env: []string{"GREETING=world"}})
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		exited, err := greeter.Exited()
+		assert.True(c, exited)
+		assert.NoError(c, err)
+		assert.Contains(c, greeter.LogTail(), "GREETING=world")
+	}, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, greeter.Stop(), "stopping an exited process")
+
+	sleeper, err := env.StartProcess(kubetest.ProcessSpec{Name: "sleeper", Path: "/bin/sleep", Args: []string{"60"}})
+	require.NoError(t, err)
+	_, err = env.StartProcess(kubetest.ProcessSpec{Name: "sleeper", Path: "/bin/sleep"})
+	require.ErrorContains(t, err, "already running")
+	_, err = env.StartProcess(kubetest.ProcessSpec{Name: "Bad_Name", Path: "/bin/sleep"})
+	require.ErrorContains(t, err, "DNS label")
+	// The reaper finds it by the Env's work directory on its command line.
+	if runtime.GOOS == "linux" {
+		require.NotEmpty(t, processesUsing(filepath.Join(filepath.Dir(env.KubeconfigPath()), "procs", "sleeper")))
+	}
+	exited, _ := sleeper.Exited()
+	require.False(t, exited)
+	require.NoError(t, sleeper.Stop())
+	exited, _ = sleeper.Exited()
+	require.True(t, exited)
+
+	d, err := env.Dir("storage")
+	require.NoError(t, err)
+	require.DirExists(t, d)
+}
