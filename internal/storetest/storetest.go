@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -48,54 +49,77 @@ func Main(m *testing.M) {
 // Run is Main without the exit: it runs m with a Postgres cluster available and returns the
 // exit code, for a TestMain that also starts other things (a kube-apiserver) around it.
 func Run(m *testing.M) int {
-	adminURL = os.Getenv(EnvURL)
-	if adminURL == "" {
-		srv, err := pgembed.Start(context.Background(), pgembed.Options{Database: "postgres"})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "storetest: start postgres:", err)
-			return 1
-		}
-		defer srv.Stop()
-		adminURL = srv.URL("postgres")
+	stop, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "storetest:", err)
+		return 1
 	}
+	defer stop()
 	return m.Run()
+}
+
+// Start makes a Postgres cluster available to NewDB and Tx, as Main does, for a TestMain that
+// also starts other things: the one named by FLUXBRIDGE_TEST_DATABASE_URL, or a private one
+// that stop removes.
+func Start() (stop func(), err error) {
+	adminURL = os.Getenv(EnvURL)
+	if adminURL != "" {
+		return func() {}, nil
+	}
+	srv, err := pgembed.Start(context.Background(), pgembed.Options{Database: "postgres"})
+	if err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	adminURL = srv.URL("postgres")
+	return func() { _ = srv.Stop() }, nil
 }
 
 // NewDB returns a pool on a new database holding the complete, migrated schema (River's tables
 // included). The database is dropped when the test ends.
 func NewDB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	if adminURL == "" {
-		t.Fatal("storetest: call storetest.Main from TestMain")
+	pool, drop, err := OpenDB(context.Background())
+	if err != nil {
+		t.Fatalf("storetest: %v", err)
 	}
-	ctx := context.Background()
+	t.Cleanup(drop)
+	return pool
+}
+
+// OpenDB is NewDB for a database that outlives one test, such as one a TestMain shares between
+// the tests of a package: drop closes the pool and drops the database.
+func OpenDB(ctx context.Context) (pool *pgxpool.Pool, drop func(), err error) {
+	if adminURL == "" {
+		return nil, nil, errors.New("call storetest.Main or storetest.Start from TestMain")
+	}
 	tmplOnce.Do(func() { tmplName, tmplErr = ensureTemplate(ctx) })
 	if tmplErr != nil {
-		t.Fatalf("storetest: template database: %v", tmplErr)
+		return nil, nil, fmt.Errorf("template database: %w", tmplErr)
 	}
 	name := fmt.Sprintf("fbtest_%d_%d", os.Getpid(), dbSeq.Add(1))
 	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
-		t.Fatalf("storetest: connect admin: %v", err)
+		return nil, nil, fmt.Errorf("connect admin: %w", err)
 	}
 	defer admin.Close(ctx)
 	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tmplName)); err != nil {
-		t.Fatalf("storetest: create database: %v", err)
+		return nil, nil, fmt.Errorf("create database: %w", err)
 	}
-	pool, err := pgxpool.New(ctx, withDatabase(adminURL, name))
+	pool, err = pgxpool.New(ctx, withDatabase(adminURL, name))
 	if err != nil {
-		t.Fatalf("storetest: open pool: %v", err)
+		return nil, nil, fmt.Errorf("open pool: %w", err)
 	}
-	t.Cleanup(func() {
+	drop = func() {
 		pool.Close()
+		ctx := context.Background()
 		c, err := pgx.Connect(ctx, adminURL)
 		if err != nil {
 			return
 		}
 		defer c.Close(ctx)
 		_, _ = c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
-	})
-	return pool
+	}
+	return pool, drop, nil
 }
 
 // Tx returns a transaction on a fresh database that is rolled back when the test ends.

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/rs/zerolog"
+
+	"github.com/fluxbridge/fluxbridge/internal/auth"
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
+	"github.com/fluxbridge/fluxbridge/internal/handlers"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
+	"github.com/fluxbridge/fluxbridge/internal/logging"
+	"github.com/fluxbridge/fluxbridge/internal/secrets"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+	"github.com/fluxbridge/fluxbridge/internal/storetest"
+)
+
+// The cluster fluxbridge knows the rig's apiserver as, and the token of its webhook.
+const (
+	clusterName  = "e2e"
+	webhookToken = "e2e-webhook-token-8d2f6a41c0b7"
+)
+
+// app is fluxbridge's receiver and worker, wired as cmd/receiver and cmd/worker wire them,
+// running in the test process on a database of their own.
+type app struct {
+	pool   *pgxpool.Pool
+	st     *store.Store
+	url    string // the receiver's base URL
+	admin  string // API token of the bootstrapped admin
+	logs   *logBuffer
+	srv    *http.Server
+	worker *river.Client[pgx.Tx]
+	locks  *store.PushLocks
+	drop   func()
+}
+
+// startApp starts fluxbridge against the rig's cluster.
+func startApp(ctx context.Context, r *Rig) (a *app, err error) {
+	a = &app{logs: &logBuffer{}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, a.stop())
+		}
+	}()
+	if a.pool, a.drop, err = storetest.OpenDB(ctx); err != nil {
+		return a, err
+	}
+	a.st = store.New(a.pool)
+	log := zerolog.New(a.logs).With().Timestamp().Logger()
+
+	tokenFile := filepath.Join(r.dir, "admin-token")
+	if _, err := auth.Bootstrap(ctx, a.st, tokenFile); err != nil {
+		return a, err
+	}
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return a, err
+	}
+	a.admin = strings.TrimSpace(string(tok))
+
+	sec, err := secrets.NewFileStore(filepath.Join(r.dir, "secrets"))
+	if err != nil {
+		return a, err
+	}
+
+	// Receiver: an insert-only River client behind the API and the webhook.
+	rc, err := river.NewClient(riverpgxv5.New(a.pool), &river.Config{Logger: logging.Slog(log)})
+	if err != nil {
+		return a, err
+	}
+	h := handlers.New(handlers.Deps{
+		Store: a.st, River: rc, Logger: log.With().Str("svc", "receiver").Logger(),
+		WebhookTokens: map[string][]byte{clusterName: []byte(webhookToken)},
+		Git:           gitops.NewWriter(filepath.Join(r.dir, "git-cache", "receiver")),
+		Secrets:       sec,
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return a, err
+	}
+	a.url = "http://" + l.Addr().String()
+	a.srv = &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = a.srv.Serve(l) }()
+
+	// Worker.
+	if a.locks, err = store.NewPushLocks(ctx, a.pool, jobs.GitWorkers); err != nil {
+		return a, err
+	}
+	git := gitops.NewWriter(filepath.Join(r.dir, "git-cache", "worker"))
+	workers := river.NewWorkers()
+	wlog := log.With().Str("svc", "worker").Logger()
+	if err := jobs.Register(workers, jobs.Deps{
+		Store: a.st, IsAncestor: jobs.GitAncestor(a.st, git, sec),
+		Git: git, Secrets: sec, PushLocks: a.locks,
+		Committer: gitops.Signature{Name: "fluxbridge", Email: "bot@fluxbridge.e2e"},
+	}); err != nil {
+		return a, err
+	}
+	a.worker, err = river.NewClient(riverpgxv5.New(a.pool), &river.Config{
+		Logger: logging.Slog(wlog), Queues: jobs.Queues(), Workers: workers,
+		PeriodicJobs: jobs.PeriodicJobs(), Middleware: jobs.Middleware(wlog, nil),
+		// The defaults poll every second; the latency figures measure fluxbridge, not idle waits.
+		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		return a, err
+	}
+	if err := a.worker.Start(ctx); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// stop stops the worker and the receiver and drops the database.
+func (a *app) stop() error {
+	var errs []error
+	if a.worker != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := a.worker.Stop(ctx); err != nil {
+			errs = append(errs, err, a.worker.StopAndCancel(context.Background()))
+		}
+	}
+	if a.srv != nil {
+		errs = append(errs, a.srv.Close())
+	}
+	if a.locks != nil {
+		a.locks.Close()
+	}
+	if a.drop != nil {
+		a.drop()
+	}
+	return errors.Join(errs...)
+}
+
+// logBuffer collects fluxbridge's log, for failure output.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// tail returns at most n bytes of the end of the log, from a line start.
+func (l *logBuffer) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.b.Bytes()
+	if len(b) > n {
+		b = b[len(b)-n:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}
