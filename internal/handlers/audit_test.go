@@ -44,6 +44,7 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 	}
 	viewerTokenID, samTokenID := tokenOf("vera"), tokenOf("sam")
 	env := "/api/v1/projects/webapp/environments"
+	restorable := f.appliedDeploy(t, "web2")
 	return map[string][]auditCase{
 		"user.create": {{"create a user", "admin", http.MethodPost, "/api/v1/users",
 			map[string]any{"username": "newbie", "email": "newbie@example.com"}, 201}},
@@ -71,6 +72,8 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 			{"deploy a form to staging", "developer", http.MethodPost, env + "/staging/deployments", map[string]any{"method": "gitops-ui",
 				"app": "web", "image": "ghcr.io/acme/web", "tag": "1.0.0", "ports": []any{map[string]any{"container_port": 8080}}}, 201},
 		},
+		"deployment.rollback": {{"roll an app in staging back", "developer", http.MethodPost, env + "/staging/apps/web2/rollback",
+			map[string]any{"deployment_id": restorable}, 201}},
 		"repository.create": {{"connect a repository with a password", "maintainer", http.MethodPost, "/api/v1/projects/webapp/repositories",
 			map[string]any{"name": "fleet", "url": "https://git.example.com/acme/fleet.git",
 				"auth": map[string]any{"type": "https", "username": "bot", "password": gitPassword}}, 201}},
@@ -108,6 +111,26 @@ func resourcePath(id int64, suffix string) string {
 	return fmt.Sprintf("/api/v1/projects/webapp/resources/%d%s", id, suffix)
 }
 
+// appliedDeploy records a gitops-ui deployment of app to staging that Flux applied, as the
+// commit_push job and the event worker leave it, and returns its ID.
+func (f *fixture) appliedDeploy(t *testing.T, app string) int64 {
+	t.Helper()
+	ctx, b := context.Background(), f.b
+	d, err := b.st.CreateDeployment(ctx, b.pool, store.NewDeployment{
+		ProjectID: b.seed.Project.ID, EnvironmentID: f.staging.ID, Method: store.MethodGitopsUI, Status: store.DeploySucceeded,
+		App: app, CommitSHA: strings.Repeat("ab", 20),
+	})
+	require.NoError(t, err)
+	_, err = b.st.CreateDeploymentSpec(ctx, b.pool, store.DeploymentSpec{
+		DeploymentID: d.ID, RepositoryID: b.seed.Repo.ID, Branch: "main", Path: "clusters/staging/" + app,
+		Namespace: "webapp-staging", Kind: "microservice", Form: []byte(`{}`),
+	})
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `UPDATE deployment_specs SET pushed_at = now() WHERE deployment_id = $1`, d.ID)
+	require.NoError(t, err)
+	return d.ID
+}
+
 // readOnly are the POST routes that change nothing (a preview, a validation): they write no
 // audit row (TestReadOnlyPostsWriteNoAuditRow).
 var readOnly = map[string]bool{"deployment.preview": true, "repository.validate": true}
@@ -140,7 +163,7 @@ func TestEveryMutatingCallWritesOneRedactedAuditRow(t *testing.T) {
 	order := []string{"user.create", "user.update", "user.token_create", "user.token_revoke", "token.create",
 		"token.revoke", "project.create", "project.update", "member.set", "member.remove", "environment.create",
 		"environment.update", "repository.create", "repository.update", "repository.rotate_credentials",
-		"deployment.create", "template.create", "template.delete", "resource.create", "resource.update",
+		"deployment.create", "deployment.rollback", "template.create", "template.delete", "resource.create", "resource.update",
 		"resource.reconcile", "resource.suspend", "resource.resume", "resource.delete", "approval.approve", "approval.reject"}
 	for _, rt := range handlers.APIRoutes(b.h) {
 		if rt.Method != http.MethodGet && !readOnly[rt.Action] {

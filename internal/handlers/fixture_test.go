@@ -74,5 +74,5 @@ func (f *fixture) path(pattern, env string) string {
 	case strings.HasPrefix(pattern, "/projects/{project}/resources/"):
 		id = fmt.Sprint(f.b.seed.HelmRelease.ID)
 	}
-	return "/api/v1" + strings.NewReplacer("{project}", "webapp", "{env}", env, "{user}", f.subject.Username, "{id}", id).Replace(pattern)
+	return "/api/v1" + strings.NewReplacer("{project}", "webapp", "{env}", env, "{user}", f.subject.Username, "{app}", "web", "{id}", id).Replace(pattern)
 }

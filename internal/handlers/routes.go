@@ -56,6 +56,11 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{patch, "/projects/{project}/environments/{env}", "environment.update", h.updateEnvironment},
 		{post, "/projects/{project}/environments/{env}/deployments", "deployment.create", h.createDeployment},
 
+		// Rollbacks (R11): what an app can be rolled back to, rolling back, the progress.
+		{get, "/projects/{project}/environments/{env}/apps/{app}/rollback-targets", "deployment.list", h.listRollbackTargets},
+		{post, "/projects/{project}/environments/{env}/apps/{app}/rollback", "deployment.rollback", h.createRollback},
+		{get, "/projects/{project}/environments/{env}/rollbacks/{id}", "deployment.get", h.getRollback},
+
 		// Approvals of held changes.
 		{get, "/projects/{project}/approvals", "approval.list", h.listApprovals},
 		{get, "/projects/{project}/approvals/{id}", "approval.get", h.getApproval},

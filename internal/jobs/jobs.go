@@ -55,9 +55,9 @@ type Deps struct {
 	// IsAncestor is optional; without it a UI deployment matches only its exact commit.
 	IsAncestor AncestorFunc
 
-	// Git, Secrets and PushLocks enable the commit_push worker; without Git it is not
-	// registered (a process that only processes events). Secrets also feed the credential
-	// Secrets of GitRepositories.
+	// Git, Secrets and PushLocks enable the commit_push and rollback workers; without Git they
+	// are not registered (a process that only processes events). Secrets also feed the
+	// credential Secrets of GitRepositories.
 	Git       *gitops.Writer
 	Secrets   secrets.Store
 	PushLocks *store.PushLocks
@@ -96,6 +96,8 @@ func Register(workers *river.Workers, d Deps) error {
 		errs = append(errs, river.AddWorkerSafely(workers, &CommitPushWorker{
 			Store: d.Store, Git: d.Git, Secrets: d.Secrets, Locks: d.PushLocks, Committer: d.Committer,
 			AfterPush: d.AfterPush,
+		}), river.AddWorkerSafely(workers, &RollbackWorker{
+			Store: d.Store, Git: d.Git, Secrets: d.Secrets, Locks: d.PushLocks, Committer: d.Committer,
 		}))
 	}
 	return errors.Join(errs...)

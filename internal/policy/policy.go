@@ -89,6 +89,10 @@ var rules = map[string]Rule{
 	"deployment.create": {MinRole: Viewer, EnvDeploy: true},
 	// A preview shows what a deploy would write: whoever may deploy may preview.
 	"deployment.preview": {MinRole: Viewer, EnvDeploy: true},
+	// A rollback is a deploy of an earlier version, and unlocking an app lets its image
+	// automation deploy again: both need the environment's deploy permission.
+	"deployment.rollback": {MinRole: Viewer, EnvDeploy: true},
+	"deployment.unlock":   {MinRole: Viewer, EnvDeploy: true},
 
 	// Deploy templates: everyone reads them; maintainers save and delete the project's own.
 	"template.list":   {MinRole: Viewer},
