@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -19,16 +20,17 @@ const (
 //
 //	# Managed by fluxbridge; edits here are overwritten only if unchanged. fluxbridge-checksum: sha256:<hex>
 //
-// where <hex> is the SHA-256 of everything after that line. A marker
-// already on content is replaced, so Mark(Mark(x)) equals Mark(x). The
-// header is a "#" comment, so it suits YAML and other files with that
-// comment syntax; Apply marks .yaml and .yml files by itself.
+// where <hex> is the SHA-256 of everything after that line, except the
+// values Flux image automation owns (see checksum). A marker already on
+// content is replaced, so Mark(Mark(x)) equals Mark(x). The header is a
+// "#" comment, so it suits YAML and other files with that comment syntax;
+// Apply marks .yaml and .yml files by itself.
 func Mark(content []byte) []byte {
 	body := content
 	if b, ok := splitMarker(content); ok {
 		body = b
 	}
-	sum := sha256.Sum256(body)
+	sum := checksum(body)
 	out := make([]byte, 0, len(markerPrefix)+len(checksumPrefix)+hex.EncodedLen(len(sum))+1+len(body))
 	out = append(out, markerPrefix...)
 	out = append(out, checksumPrefix...)
@@ -58,11 +60,31 @@ func inspect(content []byte) markState {
 		return edited
 	}
 	want := strings.TrimSpace(line[i+len(checksumPrefix):])
-	sum := sha256.Sum256(body)
+	sum := checksum(body)
 	if want != hex.EncodeToString(sum[:]) {
 		return edited
 	}
 	return unchanged
+}
+
+// setterLine matches a YAML line whose value Flux image automation sets: a
+// key, its value and an image policy setter comment, as in
+//
+//	image: ghcr.io/acme/api:1.4.2 # {"$imagepolicy": "flux-system:api"}
+var setterLine = regexp.MustCompile(`^(\s*(?:- )?[^\s:#][^:#]*:\s*)\S[^#]*?(\s+#\s*\{"\$imagepolicy":.*)$`)
+
+// checksum is the SHA-256 of a marked file's body with the values of
+// image-policy setter lines left out: an ImageUpdateAutomation moving a tag
+// is not a hand edit, and fluxbridge may overwrite the file afterwards.
+func checksum(body []byte) [sha256.Size]byte {
+	if !bytes.Contains(body, []byte(`"$imagepolicy"`)) {
+		return sha256.Sum256(body)
+	}
+	lines := bytes.Split(body, []byte("\n"))
+	for i, l := range lines {
+		lines[i] = setterLine.ReplaceAll(l, []byte("${1}<set by image automation>${2}"))
+	}
+	return sha256.Sum256(bytes.Join(lines, []byte("\n")))
 }
 
 // splitMarker returns the content after the marker line, and whether

@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,26 @@ func TestMark(t *testing.T) {
 	stale := strings.Replace(string(m), "ConfigMap", "Secret", 1)
 	require.Equal(t, edited, inspect([]byte(stale)))
 	require.Equal(t, unchanged, inspect(Mark([]byte(stale))), "re-marking fixes a stale checksum")
+}
+
+func TestMarkLeavesImageSettersToAutomation(t *testing.T) {
+	t.Parallel()
+	const setter = ` # {"$imagepolicy": "flux-system:webapp-dev-api"}`
+	body := "spec:\n  containers:\n  - image: ghcr.io/acme/api:1.4.2" + setter + "\n    name: api\n"
+	m := Mark([]byte(body))
+	require.Equal(t, unchanged, inspect(m))
+	// image-automation-controller moves the tag: still ours, unchanged.
+	moved := strings.Replace(string(m), "api:1.4.2", "api:1.5.0", 1)
+	require.Equal(t, unchanged, inspect([]byte(moved)))
+	require.Equal(t, unchanged, inspect([]byte(strings.Replace(string(m), "  - image: ghcr.io/acme/api:1.4.2", "  - image: \"ghcr.io/acme/api:1.5.0\"", 1))))
+	// Anything else is a hand edit, the setter comment included.
+	require.Equal(t, edited, inspect([]byte(strings.Replace(moved, "name: api", "name: web", 1))))
+	require.Equal(t, edited, inspect([]byte(strings.Replace(string(m), "flux-system:webapp-dev-api", "flux-system:other", 1))))
+	require.Equal(t, edited, inspect([]byte(strings.Replace(string(m), setter, "", 1))))
+	// Files without setters keep the checksum they always had.
+	plain := []byte("apiVersion: v1\nkind: ConfigMap\n")
+	sum := sha256.Sum256(plain)
+	require.Equal(t, sum, checksum(plain))
 }
 
 func TestConflicts(t *testing.T) {
