@@ -1,5 +1,5 @@
 -- +goose Up
--- GitOps rollbacks (R11). A rollback is a deployment: its deployments row (method gitops-ui)
+-- GitOps rollbacks (R11), and the image policy of a deploy. A rollback is a deployment: its deployments row (method gitops-ui)
 -- carries the commit and the outcome, like any UI deploy. This table says what was rolled back
 -- to, how (a revert commit, or the environment's Kustomization pinned to the commit), how far
 -- the job got, and what the rollback holds back until it is unlocked: the image automation it
@@ -48,5 +48,10 @@ CREATE INDEX rollbacks_app_idx ON rollbacks (environment_id, app, id DESC);
 -- An app is held by at most one rollback at a time; a newer rollback takes the lock over.
 CREATE UNIQUE INDEX rollbacks_locked_once ON rollbacks (environment_id, app) WHERE locked;
 
+-- Image automation (R6b): the "<namespace>:<name>" of the ImagePolicy whose setter comment marks
+-- the image line of a deploy's manifests, when its form asks for image automation.
+ALTER TABLE deployment_specs ADD COLUMN image_policy text NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE deployment_specs DROP COLUMN image_policy;
 DROP TABLE rollbacks;

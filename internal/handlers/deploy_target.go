@@ -46,6 +46,22 @@ type deployTarget struct {
 // appDir is the app's directory in the repository.
 func (t *deployTarget) appDir(app string) string { return path.Join(t.dir, app) }
 
+// renderOptions are the manifest options of a deploy of form: the namespace, and the app's
+// ImagePolicy when the form asks for image automation.
+func (t *deployTarget) renderOptions(sc *reqScope, form manifest.Form) manifest.Options {
+	o := manifest.Options{Namespace: t.namespace}
+	if form.ImageAutomation != nil {
+		o.ImagePolicy = manifest.ImagePolicyRef(fluxNamespace, imageAutomationName(sc, form.App))
+	}
+	return o
+}
+
+// imageAutomationName names the ImageRepository, ImagePolicy and ImageUpdateAutomation of an
+// app of the request's environment: <project>-<environment>-<app>, unique in the cluster.
+func imageAutomationName(sc *reqScope, app string) string {
+	return sc.Project.Slug + "-" + sc.Env.Name + "-" + app
+}
+
 // resolveTarget applies the rules above for the request's environment. The form's namespace
 // and the environment's config are checked here; problems name the field at fault.
 func (h *Handler) resolveTarget(ctx context.Context, db store.DBTX, sc *reqScope, formNamespace string) (*deployTarget, error) {

@@ -127,7 +127,8 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := manifest.Render(q.Kind, q.Form, manifest.Options{Namespace: t.namespace}); err != nil {
+	opts := t.renderOptions(sc, q.Form)
+	if _, err := manifest.Render(q.Kind, q.Form, opts); err != nil {
 		return nil, nil, formError(err)
 	}
 	g, err := h.gate(ctx, tx, r)
@@ -153,7 +154,7 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	form, _ := json.Marshal(q.Form)
 	spec := store.DeploymentSpec{
 		DeploymentID: d.ID, RepositoryID: t.repo.ID, Branch: t.branch, Path: t.appDir(q.Form.App),
-		Namespace: t.namespace, Kind: q.Kind, Form: form,
+		Namespace: t.namespace, Kind: q.Kind, Form: form, ImagePolicy: opts.ImagePolicy,
 	}
 	if q.Template != nil {
 		spec.TemplateID, spec.TemplateName = &q.Template.ID, q.Template.Name
@@ -211,7 +212,7 @@ func (h *Handler) previewGitopsDeployment(ctx context.Context, r *http.Request, 
 	if err != nil {
 		return nil, err
 	}
-	files, err := manifest.Render(q.Kind, q.Form, manifest.Options{Namespace: t.namespace})
+	files, err := manifest.Render(q.Kind, q.Form, t.renderOptions(sc, q.Form))
 	if err != nil {
 		return nil, formError(err)
 	}

@@ -185,7 +185,7 @@ func (w *CommitPushWorker) prepare(ctx context.Context, job *river.Job[CommitPus
 		}
 		return nil, err
 	}
-	files, err := manifest.Render(p.spec.Kind, p.form, manifest.Options{Namespace: p.spec.Namespace})
+	files, err := manifest.Render(p.spec.Kind, p.form, manifest.Options{Namespace: p.spec.Namespace, ImagePolicy: p.spec.ImagePolicy})
 	if err != nil {
 		return nil, permanent(fmt.Errorf("render: %w", err))
 	}

@@ -204,6 +204,7 @@ func (w *RollbackWorker) copySpec(ctx context.Context, tx pgx.Tx, rb *store.Roll
 	_, err = w.Store.CreateDeploymentSpec(ctx, tx, store.DeploymentSpec{
 		DeploymentID: d.ID, RepositoryID: rb.RepositoryID, Branch: rb.Branch, Path: rb.Path,
 		Namespace: src.Namespace, Kind: src.Kind, TemplateID: src.TemplateID, TemplateName: src.TemplateName, Form: src.Form,
+		ImagePolicy: src.ImagePolicy,
 	})
 	return err
 }

@@ -87,6 +87,14 @@ func Diff(prevKind string, prev *Form, kind string, cur Form) []Change {
 			add("ingress", "ingress changed")
 		}
 	}
+	switch a, b := p.ImageAutomation, c.ImageAutomation; {
+	case a == nil && b != nil:
+		add("image_automation", "image automation on (%s)", b.SemVer)
+	case a != nil && b == nil:
+		add("image_automation", "image automation off")
+	case a != nil && b != nil && a.SemVer != b.SemVer:
+		add("image_automation.semver", "image range %s → %s", a.SemVer, b.SemVer)
+	}
 	if p.Autoscaling != nil && c.Autoscaling != nil {
 		if p.Autoscaling.MaxReplicas != c.Autoscaling.MaxReplicas {
 			add("autoscaling.max_replicas", "max replicas %d → %d", p.Autoscaling.MaxReplicas, c.Autoscaling.MaxReplicas)

@@ -66,6 +66,20 @@ type Form struct {
 	// RunAsUser is the UID the container runs as; default the image's user, which must not
 	// be root.
 	RunAsUser *int64 `json:"run_as_user,omitempty"`
+	// ImageAutomation lets Flux's image automation move the app to newer tags of Image (R6b).
+	ImageAutomation *ImageAutomation `json:"image_automation,omitempty"`
+}
+
+// ImageAutomation keeps an app on the newest tag of its image within a range: fluxbridge
+// creates an ImageRepository scanning the image, an ImagePolicy choosing the tag and an
+// ImageUpdateAutomation committing the choice into the app's directory, and marks the image
+// in the manifest with the policy's setter comment (# {"$imagepolicy": "<ns>:<name>"}). A
+// rollback of the app suspends its ImageUpdateAutomation until the app is unlocked.
+type ImageAutomation struct {
+	// SemVer is the range of tags to follow, e.g. ">=1.4.0 <2.0.0" or "~1.4".
+	SemVer string `json:"semver"`
+	// ScanInterval is how often the registry is scanned for new tags; default 5m.
+	ScanInterval string `json:"scan_interval,omitempty"`
 }
 
 // Port is one container port, exposed by the Service.

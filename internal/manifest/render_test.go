@@ -142,3 +142,63 @@ func TestProposeFluxConfig(t *testing.T) {
 }
 
 func ptr64(v int64) *int64 { return &v }
+
+func TestRenderImageSetter(t *testing.T) {
+	f := webForm()
+	f.ImageAutomation = &ImageAutomation{SemVer: ">=1.4.0 <2.0.0"}
+	files, err := Render(KindWebApp, f, Options{Namespace: "shop", ImagePolicy: ImagePolicyRef("flux-system", "shop-prod-api")})
+	require.NoError(t, err)
+	var dep []byte
+	for _, file := range files {
+		if file.Name == FileDeployment {
+			dep = file.Content
+		}
+		if file.Name != FileDeployment {
+			require.NotContains(t, string(file.Content), "$imagepolicy")
+		}
+	}
+	require.Contains(t, string(dep), "\n        image: ghcr.io/acme/api:1.4.3 # {\"$imagepolicy\": \"flux-system:shop-prod-api\"}\n")
+	var d appsv1.Deployment
+	require.NoError(t, yaml.Unmarshal(dep, &d), "still valid YAML")
+	require.Equal(t, "ghcr.io/acme/api:1.4.3", d.Spec.Template.Spec.Containers[0].Image)
+
+	cron := Form{App: "report", Image: "ghcr.io/acme/report", Tag: "2.0.0", Schedule: "@hourly", ImageAutomation: &ImageAutomation{SemVer: "^2"}}
+	files, err = Render(KindCronJob, cron, Options{Namespace: "shop", ImagePolicy: "flux-system:shop-prod-report"})
+	require.NoError(t, err)
+	require.Contains(t, string(files[0].Content), `image: ghcr.io/acme/report:2.0.0 # {"$imagepolicy": "flux-system:shop-prod-report"}`)
+
+	_, err = Render(KindWebApp, f, Options{Namespace: "shop"})
+	require.ErrorContains(t, err, "Options.ImagePolicy")
+}
+
+func TestImageAutomationValidation(t *testing.T) {
+	for name, tc := range map[string]struct {
+		form  func(*Form)
+		field string
+	}{
+		"no range":       {func(f *Form) { f.ImageAutomation = &ImageAutomation{} }, "image_automation.semver"},
+		"bad range":      {func(f *Form) { f.ImageAutomation = &ImageAutomation{SemVer: "newest"} }, "image_automation.semver"},
+		"scan too often": {func(f *Form) { f.ImageAutomation = &ImageAutomation{SemVer: "^1", ScanInterval: "1s"} }, "image_automation.scan_interval"},
+		"not a duration": {func(f *Form) { f.ImageAutomation = &ImageAutomation{SemVer: "^1", ScanInterval: "hourly"} }, "image_automation.scan_interval"},
+		"pinned by digest": {func(f *Form) {
+			f.Image, f.Tag = "ghcr.io/acme/api@sha256:"+"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", ""
+			f.ImageAutomation = &ImageAutomation{SemVer: "^1"}
+		}, "image_automation"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := webForm()
+			tc.form(&f)
+			err := f.Validate(KindWebApp)
+			var fe *FieldError
+			require.ErrorAs(t, err, &fe)
+			require.Equal(t, tc.field, fe.Field)
+		})
+	}
+	f := webForm()
+	f.ImageAutomation = &ImageAutomation{SemVer: "~1.4", ScanInterval: "1m"}
+	require.NoError(t, f.Validate(KindWebApp))
+
+	prev := webForm()
+	require.Equal(t, []Change{{Field: "image_automation", Text: "image automation on (~1.4)"}}, Diff(KindWebApp, &prev, KindWebApp, f))
+	require.Equal(t, []Change{{Field: "image_automation", Text: "image automation off"}}, Diff(KindWebApp, &f, KindWebApp, prev))
+}

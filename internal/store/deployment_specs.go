@@ -20,14 +20,17 @@ type DeploymentSpec struct {
 	TemplateName string          `db:"template_name" json:"template_name"`
 	Form         json.RawMessage `db:"form" json:"form"`
 	PushedAt     *time.Time      `db:"pushed_at" json:"pushed_at"`
+	// ImagePolicy is "<namespace>:<name>" of the app's ImagePolicy when the form asks for image
+	// automation; the rendered image line carries its setter comment.
+	ImagePolicy string `db:"image_policy" json:"image_policy,omitempty"`
 }
 
 // CreateDeploymentSpec inserts the spec of a deployment.
 func (s *Store) CreateDeploymentSpec(ctx context.Context, db DBTX, d DeploymentSpec) (*DeploymentSpec, error) {
 	rows, _ := db.Query(ctx, `
-		INSERT INTO deployment_specs (deployment_id, repository_id, branch, path, namespace, kind, template_id, template_name, form)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-		d.DeploymentID, d.RepositoryID, d.Branch, d.Path, d.Namespace, d.Kind, d.TemplateID, d.TemplateName, d.Form)
+		INSERT INTO deployment_specs (deployment_id, repository_id, branch, path, namespace, kind, template_id, template_name, form, image_policy)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+		d.DeploymentID, d.RepositoryID, d.Branch, d.Path, d.Namespace, d.Kind, d.TemplateID, d.TemplateName, d.Form, d.ImagePolicy)
 	out, err := collectOne[DeploymentSpec](rows)
 	if err != nil {
 		return nil, fmt.Errorf("insert deployment spec: %w", err)
