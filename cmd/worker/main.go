@@ -85,7 +85,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	workers := river.NewWorkers()
 	if err := jobs.Register(workers, jobs.Deps{
 		Store: st, Metrics: m, IsAncestor: jobs.GitAncestor(st, git, sec),
-		Git: git, Secrets: sec, PushLocks: locks, Clusters: reg,
+		Git: git, Secrets: sec, PushLocks: locks, Clusters: reg, AlertTargets: alertTargets(cfg),
 		Committer: gitops.Signature{Name: cfg.GitBotName, Email: cfg.GitBotEmail},
 	}); err != nil {
 		return fmt.Errorf("register workers: %w", err)

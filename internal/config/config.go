@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -68,6 +69,10 @@ type Config struct {
 	GitBotEmail string `json:"gitBotEmail"`
 	// GitTimeout bounds one Git operation (fetch, commit and push, with its retries).
 	GitTimeout Duration `json:"gitTimeout"`
+	// ExternalURL is the base URL at which clusters reach the receiver, e.g.
+	// https://fluxbridge.example.com; each cluster's receiverURL overrides it. Env:
+	// EXTERNAL_URL.
+	ExternalURL string `json:"externalURL,omitempty"`
 	// SecretsKubernetes, when set, keeps Git credentials as Kubernetes Secrets in a namespace
 	// of the management cluster instead of files in SecretsDir; several receiver and worker
 	// hosts can then share them.
@@ -98,6 +103,12 @@ type Cluster struct {
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	// FluxNamespace is where Flux runs in that cluster; default flux-system.
 	FluxNamespace string `json:"fluxNamespace,omitempty"`
+	// ReceiverURL is the base URL at which this cluster's notification-controller reaches
+	// fluxbridge's receiver; default the top-level externalURL. With a kubeconfig and a
+	// receiver URL, the worker wires the cluster's alerting itself: a generic-hmac Provider
+	// posting to <receiverURL>/hooks/flux/<name>, its token Secret, and Alerts covering the
+	// Flux objects fluxbridge manages there (R14.1).
+	ReceiverURL string `json:"receiverURL,omitempty"`
 }
 
 // Duration is a time.Duration that reads "30s" from YAML.
@@ -158,6 +169,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"LISTEN_ADDR": &c.ListenAddr, "METRICS_ADDR": &c.MetricsAddr, "DATABASE_URL": &c.DatabaseURL,
 		"LOG_FORMAT": &c.LogFormat, "LOG_LEVEL": &c.LogLevel,
 		"SECRETS_DIR": &c.SecretsDir, "GIT_CACHE_DIR": &c.GitCacheDir, "GIT_BOT_NAME": &c.GitBotName, "GIT_BOT_EMAIL": &c.GitBotEmail,
+		"EXTERNAL_URL": &c.ExternalURL,
 	} {
 		if err := set(dst, key); err != nil {
 			return err
@@ -225,6 +237,9 @@ func (c *Config) applyDefaults() {
 		if c.Clusters[i].FluxNamespace == "" {
 			c.Clusters[i].FluxNamespace = DefaultFluxNamespace
 		}
+		if c.Clusters[i].ReceiverURL == "" {
+			c.Clusters[i].ReceiverURL = c.ExternalURL
+		}
 	}
 	if c.SecretsKubernetes != nil && c.SecretsKubernetes.Namespace == "" {
 		c.SecretsKubernetes.Namespace = DefaultSecretsNamespace
@@ -281,6 +296,12 @@ func (c *Config) Validate() error {
 		if len(cl.WebhookToken) < minTokenLen {
 			errs = append(errs, fmt.Errorf("cluster %q: webhook token must be at least %d bytes", cl.Name, minTokenLen))
 		}
+		if cl.ReceiverURL != "" && !baseURL(cl.ReceiverURL) {
+			errs = append(errs, fmt.Errorf("cluster %q: receiverURL %q: want an absolute http(s) URL without query", cl.Name, cl.ReceiverURL))
+		}
+	}
+	if c.ExternalURL != "" && !baseURL(c.ExternalURL) {
+		errs = append(errs, fmt.Errorf("externalURL %q: want an absolute http(s) URL without query", c.ExternalURL))
 	}
 	if ks := c.SecretsKubernetes; ks != nil {
 		if ks.Kubeconfig == "" {
@@ -312,7 +333,7 @@ func (c *Config) String() string {
 		if i > 0 {
 			b.WriteString(" ")
 		}
-		fmt.Fprintf(&b, "%s(token=[redacted] kubeconfig=%q ns=%s)", cl.Name, cl.Kubeconfig, cl.FluxNamespace)
+		fmt.Fprintf(&b, "%s(token=[redacted] kubeconfig=%q ns=%s receiverURL=%q)", cl.Name, cl.Kubeconfig, cl.FluxNamespace, cl.ReceiverURL)
 	}
 	b.WriteString("]")
 	if c.BootstrapAdminTokenFile != "" {
@@ -320,6 +341,12 @@ func (c *Config) String() string {
 	}
 	fmt.Fprintf(&b, " secretsDir=%s gitCacheDir=%s gitBot=%q <%s> gitTimeout=%s", c.SecretsDir, c.GitCacheDir, c.GitBotName, c.GitBotEmail, c.GitTimeout.Duration)
 	return b.String()
+}
+
+// baseURL tells whether s is an absolute http(s) URL fit to append a path to.
+func baseURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }
 
 var urlPassword = regexp.MustCompile(`(://[^:/@]*:)[^@]*@`)

@@ -78,6 +78,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration", "", map[string]string{"DATABASE_URL": "postgres://x", "SHUTDOWN_TIMEOUT": "soon"}, []string{"SHUTDOWN_TIMEOUT"}},
 		{"bad log format", "", map[string]string{"DATABASE_URL": "postgres://x", "LOG_FORMAT": "xml"}, []string{"logFormat"}},
 		{"missing secret file", "", map[string]string{"DATABASE_URL_FILE": "/nonexistent/db"}, []string{"DATABASE_URL_FILE"}},
+		{"relative receiver URL", "clusters:\n  - {name: a, webhookToken: aaaaaaaaaaaaaaaaaaaa, receiverURL: fluxbridge:8080}\n",
+			map[string]string{"DATABASE_URL": "postgres://x"}, []string{`cluster "a": receiverURL`}},
+		{"external URL with a query", "", map[string]string{"DATABASE_URL": "postgres://x", "EXTERNAL_URL": "https://fb.example.com/?x=1"}, []string{"externalURL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +98,28 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestReceiverURLs(t *testing.T) {
+	t.Parallel()
+	cfgPath := writeFile(t, "fluxbridge.yaml", `
+externalURL: https://fluxbridge.example.com
+clusters:
+  - {name: prod-eu, webhookToken: aaaaaaaaaaaaaaaaaaaa, kubeconfig: in-cluster}
+  - {name: edge, webhookToken: bbbbbbbbbbbbbbbbbbbb, kubeconfig: /k, receiverURL: "http://10.0.0.5:8080/fb"}
+`)
+	c, err := config.Load(env(map[string]string{"FLUXBRIDGE_CONFIG": cfgPath, "DATABASE_URL": "postgres://db/x"}))
+	require.NoError(t, err)
+	prod, _ := c.Cluster("prod-eu")
+	require.Equal(t, "https://fluxbridge.example.com", prod.ReceiverURL, "the external URL is the default")
+	edge, _ := c.Cluster("edge")
+	require.Equal(t, "http://10.0.0.5:8080/fb", edge.ReceiverURL)
+	require.Contains(t, c.String(), `receiverURL="http://10.0.0.5:8080/fb"`)
+
+	c, err = config.Load(env(map[string]string{"FLUXBRIDGE_CONFIG": cfgPath, "DATABASE_URL": "postgres://db/x", "EXTERNAL_URL": "https://fb.internal"}))
+	require.NoError(t, err)
+	prod, _ = c.Cluster("prod-eu")
+	require.Equal(t, "https://fb.internal", prod.ReceiverURL, "EXTERNAL_URL overrides the file")
 }
 
 func TestGitSettings(t *testing.T) {

@@ -114,6 +114,7 @@ func (w *ApplyResourceWorker) apply(ctx context.Context, tx pgx.Tx, res *store.R
 			return store.Applied{}, err
 		}
 	}
+	w.coverBeforeApply(kctx, res)
 	a, err := flux.Apply(kctx, cl.Client, obj)
 	if err != nil {
 		return store.Applied{}, err

@@ -68,5 +68,8 @@ func PeriodicJobs() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(ApprovalExpiryInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return ApprovalExpiryArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(AlertRewireInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return WireAlertsArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
 	}
 }

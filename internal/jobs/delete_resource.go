@@ -87,13 +87,17 @@ func (w *DeleteResourceWorker) Work(ctx context.Context, job *river.Job[DeleteRe
 			return err
 		}
 	}
-	return w.Store.WithTx(ctx, func(tx pgx.Tx) error {
+	err = w.Store.WithTx(ctx, func(tx pgx.Tx) error {
 		if err := auditSystem(ctx, w.Store, tx, res, "resource.deleted",
 			fmt.Sprintf("%s %s/%s deleted from cluster %s", res.Kind, res.Namespace, res.Name, res.Cluster), nil); err != nil {
 			return err
 		}
 		return w.Store.DeleteResource(ctx, tx, res.ID)
 	})
+	if err == nil {
+		w.rewire(ctx, res.Cluster) // its Alert no longer covers it
+	}
+	return err
 }
 
 // deleteGitSecret deletes the credential Secret the apply job wrote for a GitRepository, but

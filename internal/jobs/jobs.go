@@ -63,7 +63,8 @@ type Deps struct {
 	PushLocks *store.PushLocks
 	// Committer is the bot identity of every commit fluxbridge makes.
 	Committer gitops.Signature
-	// AfterPush is optional; see CommitPushWorker.
+	// AfterPush runs when a deploy is pushed (see CommitPushWorker); with Clusters it defaults
+	// to ReconcileOnPush, which asks Flux to apply the commit at once.
 	AfterPush AfterPushFunc
 
 	// Clusters are the managed clusters; without them the Kubernetes jobs cancel.
@@ -71,6 +72,9 @@ type Deps struct {
 	// ReconcilePoll is the snooze between looks at a reconciling object (default
 	// DefaultReconcilePoll).
 	ReconcilePoll time.Duration
+	// AlertTargets are how each cluster reaches fluxbridge, by cluster name; a managed cluster
+	// with a target gets its alerting wired (AlertWirer). Optional.
+	AlertTargets map[string]AlertTarget
 }
 
 // Register adds every worker to workers.
@@ -78,7 +82,11 @@ func Register(workers *river.Workers, d Deps) error {
 	if d.ReconcilePoll <= 0 {
 		d.ReconcilePoll = DefaultReconcilePoll
 	}
-	kd := kubeDeps{Store: d.Store, Clusters: d.Clusters, Secrets: d.Secrets, Poll: d.ReconcilePoll}
+	if d.AfterPush == nil && d.Clusters != nil {
+		d.AfterPush = ReconcileOnPush(d.Store)
+	}
+	kd := kubeDeps{Store: d.Store, Clusters: d.Clusters, Secrets: d.Secrets, Poll: d.ReconcilePoll,
+		Alerts: &AlertWirer{Store: d.Store, Clusters: d.Clusters, Targets: d.AlertTargets}}
 	errs := []error{
 		river.AddWorkerSafely(workers, &FluxEventWorker{Store: d.Store, IsAncestor: d.IsAncestor}),
 		river.AddWorkerSafely(workers, &ManualDeployWorker{Store: d.Store}),
@@ -88,6 +96,7 @@ func Register(workers *river.Workers, d Deps) error {
 		river.AddWorkerSafely(workers, &DeleteResourceWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &ReconcileResourceWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &ApplyEnvironmentWorker{kubeDeps: kd}),
+		river.AddWorkerSafely(workers, &WireAlertsWorker{Wirer: kd.Alerts}),
 	}
 	if d.Git != nil {
 		if d.PushLocks == nil {

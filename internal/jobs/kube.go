@@ -54,6 +54,8 @@ type kubeDeps struct {
 	Clusters *cluster.Registry
 	Secrets  secrets.Store // repository credentials, Flux-shaped
 	Poll     time.Duration
+	// Alerts wires the clusters' alerting; nil leaves it to people.
+	Alerts *AlertWirer
 }
 
 // clusterOf returns the client of a resource's cluster; a cluster missing from the config is
