@@ -40,6 +40,10 @@ type EnvGitops struct {
 	Namespace string `json:"namespace,omitempty"`
 	// Kustomization names the Flux Kustomization that applies the environment's path.
 	Kustomization *KustomizationRef `json:"kustomization,omitempty"`
+	// ReconcileOnDeploy, true by default, makes a pushed deploy ask Flux to reconcile the
+	// environment's Kustomization (with its source) at once; false leaves the commit to Flux's
+	// interval.
+	ReconcileOnDeploy *bool `json:"reconcileOnDeploy,omitempty"`
 }
 
 // KustomizationRef names a Flux Kustomization in the environment's cluster.
