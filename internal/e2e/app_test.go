@@ -19,6 +19,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fluxbridge/fluxbridge/internal/auth"
+	"github.com/fluxbridge/fluxbridge/internal/cluster"
+	"github.com/fluxbridge/fluxbridge/internal/config"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
@@ -26,6 +28,7 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
+	"github.com/fluxbridge/fluxbridge/internal/watch"
 )
 
 // The cluster fluxbridge knows the rig's apiserver as, and the token of its webhook.
@@ -46,6 +49,9 @@ type app struct {
 	worker *river.Client[pgx.Tx]
 	locks  *store.PushLocks
 	drop   func()
+
+	stopWatch func()
+	watchDone chan struct{}
 }
 
 // startApp starts fluxbridge against the rig's cluster.
@@ -60,7 +66,7 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 		return a, err
 	}
 	a.st = store.New(a.pool)
-	log := zerolog.New(a.logs).With().Timestamp().Logger()
+	log := zerolog.New(a.logs).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 
 	tokenFile := filepath.Join(r.dir, "admin-token")
 	if _, err := auth.Bootstrap(ctx, a.st, tokenFile); err != nil {
@@ -76,6 +82,17 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 	if err != nil {
 		return a, err
 	}
+	// The rig's cluster, as a config file would give it: the receiver listens first, so that
+	// its address is the receiver URL the worker wires into the cluster's Provider.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return a, err
+	}
+	a.url = "http://" + l.Addr().String()
+	reg, err := cluster.NewRegistry([]cluster.Spec{{Name: clusterName, Kubeconfig: r.Env.KubeconfigPath(), FluxNamespace: fluxNamespace}}, r.Env.Scheme)
+	if err != nil {
+		return a, err
+	}
 
 	// Receiver: an insert-only River client behind the API and the webhook.
 	rc, err := river.NewClient(riverpgxv5.New(a.pool), &river.Config{Logger: logging.Slog(log)})
@@ -86,13 +103,8 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 		Store: a.st, River: rc, Logger: log.With().Str("svc", "receiver").Logger(),
 		WebhookTokens: map[string][]byte{clusterName: []byte(webhookToken)},
 		Git:           gitops.NewWriter(filepath.Join(r.dir, "git-cache", "receiver")),
-		Secrets:       sec,
+		Secrets:       sec, Clusters: reg,
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return a, err
-	}
-	a.url = "http://" + l.Addr().String()
 	a.srv = &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = a.srv.Serve(l) }()
 
@@ -105,8 +117,11 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 	wlog := log.With().Str("svc", "worker").Logger()
 	if err := jobs.Register(workers, jobs.Deps{
 		Store: a.st, IsAncestor: jobs.GitAncestor(a.st, git, sec),
-		Git: git, Secrets: sec, PushLocks: a.locks,
-		Committer: gitops.Signature{Name: "fluxbridge", Email: "bot@fluxbridge.e2e"},
+		Git: git, Secrets: sec, PushLocks: a.locks, Clusters: reg,
+		AlertTargets: map[string]jobs.AlertTarget{clusterName: {ReceiverURL: a.url, Token: webhookToken}},
+		Committer:    gitops.Signature{Name: config.DefaultGitBotName, Email: "bot@fluxbridge.e2e"},
+		// Snoozes of a reconcile or rollback that waits for Flux; the default is 1s.
+		ReconcilePoll: 250 * time.Millisecond,
 	}); err != nil {
 		return a, err
 	}
@@ -119,15 +134,28 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 	if err != nil {
 		return a, err
 	}
-	if err := a.worker.Start(ctx); err != nil {
+	// Not ctx: River works until the context it starts with ends, and ctx bounds only the start.
+	if err := a.worker.Start(context.Background()); err != nil {
 		return a, err
 	}
+	// The watch of the cluster, as cmd/worker runs it.
+	wctx, stop := context.WithCancel(context.Background())
+	a.stopWatch, a.watchDone = stop, make(chan struct{})
+	go func() {
+		defer close(a.watchDone)
+		watch.Run(wctx, watch.Deps{Store: a.st, LockConn: a.pool.Config().ConnConfig.Copy(), Clusters: reg.Managed(),
+			IsAncestor: jobs.GitAncestor(a.st, git, sec), Logger: wlog})
+	}()
 	return a, nil
 }
 
 // stop stops the worker and the receiver and drops the database.
 func (a *app) stop() error {
 	var errs []error
+	if a.stopWatch != nil {
+		a.stopWatch()
+		<-a.watchDone
+	}
 	if a.worker != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -147,13 +175,17 @@ func (a *app) stop() error {
 	return errors.Join(errs...)
 }
 
-// logBuffer collects fluxbridge's log, for failure output.
+// logBuffer collects fluxbridge's log, for failure output, without the access log lines
+// (the tests poll the API).
 type logBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"message":"request"`)) {
+		return len(p), nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)

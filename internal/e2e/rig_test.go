@@ -51,6 +51,11 @@ func startRig(a assets) (r *Rig, err error) {
 	if r.Env, err = kubetest.Start(kubetest.Options{AssetsDir: a.kube, CRDDir: a.crds}); err != nil {
 		return r, err
 	}
+	// kube-controller-manager, kube-scheduler and kwok: the apps' Deployments roll out and
+	// become Ready, so Kustomizations with wait: true (fluxbridge's default) can report Ready.
+	if err := r.Env.StartWorkloads(ctx); err != nil {
+		return r, err
+	}
 	if err := r.Env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fluxNamespace}}); err != nil {
 		return r, fmt.Errorf("create namespace %s: %w", fluxNamespace, err)
 	}
