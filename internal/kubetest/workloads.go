@@ -127,6 +127,11 @@ func (e *Env) startWorkloads(ctx context.Context) (_ *workloads, err error) {
 		"--service-account-private-key-file="+filepath.Join(api.CertDir, "sa-signer.key"),
 		"--root-ca-file="+rootCA,
 		"--service-cluster-ip-range="+serviceClusterIPRange,
+		// kwok plays the node's kubelet. On a busy machine its heartbeat can lapse past the
+		// node monitor's grace period; the node lifecycle controller would then mark every Pod
+		// NotReady, and kwok (whose Ready stage has already run) never marks them Ready again.
+		// The controller stays, to lift the not-ready taint of the new node.
+		"--node-monitor-grace-period=1h",
 	)
 	if err != nil {
 		return nil, err
