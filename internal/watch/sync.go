@@ -120,11 +120,17 @@ func (s *syncer) gone(ctx context.Context, tx pgx.Tx, res *store.Resource, at ti
 	return err
 }
 
+// notifyFailure raises the in-app notification of a new failure, with Flux's message and a
+// first step to fix it (R14.5), as the webhook path does.
 func (s *syncer) notifyFailure(ctx context.Context, tx pgx.Tx, res *store.Resource, o flux.Observation) error {
+	body := o.Message
+	if hint := fluxevent.Hint(o.Reason); hint != "" {
+		body += "\n\nHow to fix: " + hint
+	}
 	_, err := s.store.InsertNotification(ctx, tx, store.Notification{
 		ProjectID: &res.ProjectID, EnvironmentID: res.EnvironmentID, Severity: "error",
 		Title:      fmt.Sprintf("%s %s/%s failed in cluster %s: %s", res.Kind, res.Namespace, res.Name, res.Cluster, o.Reason),
-		Body:       o.Message,
+		Body:       body,
 		TargetType: "gitops_resource", TargetID: fmt.Sprint(res.ID),
 	})
 	return err
