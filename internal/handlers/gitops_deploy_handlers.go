@@ -140,6 +140,13 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	if err != nil {
 		return nil, nil, err
 	}
+	// A pinned Kustomization reads a fixed commit: a deploy would be pushed but never applied.
+	if pin, err := h.store.PinningRollback(ctx, tx, k.ID); err == nil {
+		return nil, nil, errConflictf("environment", "%s is pinned to commit %.12s by rollback %d of %s: unlock %s first (POST …/apps/%s/unlock)",
+			sc.Env.Name, pin.TargetCommit, pin.ID, pin.App, pin.App, pin.App)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, err
+	}
 	status := store.DeployPending
 	if g.Held() {
 		status = store.DeployAwaitingApproval

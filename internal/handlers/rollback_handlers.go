@@ -264,3 +264,49 @@ func (h *Handler) getRollback(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, rollbackView{Rollback: rb, Deployment: d})
 }
+
+// unlockResp is what unlocking an app undid.
+type unlockResp struct {
+	Rollback *store.Rollback `json:"rollback"`
+	jobs.Released
+}
+
+// unlockApp answers POST …/environments/{env}/apps/{app}/unlock: it releases the rollback that
+// holds the app, resuming the image automation the rollback suspended and, for a pin, pointing
+// the environment's Kustomization back at its branch. 409 when the app is not locked.
+func (h *Handler) unlockApp(w http.ResponseWriter, r *http.Request) {
+	app, err := appParam(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var resp unlockResp
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		sc := scopeOf(r)
+		rb, err := h.store.LockingRollback(ctx, tx, sc.Env.ID, app)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errConflictf("app", "%s is not locked in %s", app, sc.Env.Name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !rb.Final() {
+			return nil, errConflictf("app", "rollback %d of %s is still %s; unlock it when it is done", rb.ID, app, rb.Phase)
+		}
+		before := *rb
+		released, err := jobs.ReleaseRollbackTx(ctx, tx, h.store, h.river, rb, &sc.Principal.UserID)
+		if err != nil {
+			return nil, err
+		}
+		resp = unlockResp{Rollback: rb, Released: released}
+		msg := fmt.Sprintf("unlock %s in %s: resume %d image automation(s)", app, sc.Env.Name, len(released.Resumed))
+		if released.Unpinned {
+			msg += " and unpin the environment"
+		}
+		return &auditChange{TargetType: "rollback", TargetID: rb.ID, Before: before, After: rb, Message: msg,
+			Details: map[string]any{"resumed_resource_ids": released.Resumed, "unpinned": released.Unpinned}}, nil
+	}) {
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

@@ -59,6 +59,7 @@ func (h *Handler) apiRoutes() []apiRoute {
 		// Rollbacks (R11): what an app can be rolled back to, rolling back, the progress.
 		{get, "/projects/{project}/environments/{env}/apps/{app}/rollback-targets", "deployment.list", h.listRollbackTargets},
 		{post, "/projects/{project}/environments/{env}/apps/{app}/rollback", "deployment.rollback", h.createRollback},
+		{post, "/projects/{project}/environments/{env}/apps/{app}/unlock", "deployment.unlock", h.unlockApp},
 		{get, "/projects/{project}/environments/{env}/rollbacks/{id}", "deployment.get", h.getRollback},
 
 		// Approvals of held changes.

@@ -107,6 +107,7 @@ func Register(workers *river.Workers, d Deps) error {
 			AfterPush: d.AfterPush,
 		}), river.AddWorkerSafely(workers, &RollbackWorker{
 			Store: d.Store, Git: d.Git, Secrets: d.Secrets, Locks: d.PushLocks, Committer: d.Committer,
+			Clusters: d.Clusters, IsAncestor: d.IsAncestor, Poll: d.ReconcilePoll,
 		}))
 	}
 	return errors.Join(errs...)

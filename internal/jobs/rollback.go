@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fluxbridge/fluxbridge/internal/approval"
+	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
@@ -55,6 +56,13 @@ type RollbackWorker struct {
 	Secrets   secrets.Store
 	Locks     *store.PushLocks
 	Committer gitops.Signature
+	// Clusters let the job ask Flux to reconcile and read its verdict; without them a rollback
+	// ends at committed and its deployment is settled by Flux's events alone.
+	Clusters *cluster.Registry
+	// IsAncestor accepts a later commit that contains the revert; optional.
+	IsAncestor AncestorFunc
+	// Poll is the snooze between looks at the Kustomization.
+	Poll time.Duration
 }
 
 // Timeout bounds one step; the commit step may wait for the repository's lock.
@@ -88,9 +96,85 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[RollbackArgs])
 	}
 	switch rb.Phase {
 	case store.RollbackPending:
-		return w.commit(ctx, job, rb, d)
+		if rb.Strategy == store.RollbackPin {
+			return w.pinStep(ctx, job, rb, d)
+		}
+		if err := w.commit(ctx, job, rb, d); err != nil {
+			return err
+		}
+	case store.RollbackCommitted:
+		if err := w.reconcileStep(ctx, job, rb); err != nil {
+			return err
+		}
+	case store.RollbackReconciling:
+		return w.verify(ctx, rb)
 	}
-	return nil
+	if rb, err = w.Store.RollbackByID(ctx, db, rb.ID); err != nil || rb.Final() || w.Clusters == nil {
+		return err
+	}
+	return river.JobSnooze(w.Poll)
+}
+
+// pinStep pins the environment's Kustomization to the target commit and locks the app.
+func (w *RollbackWorker) pinStep(ctx context.Context, job *river.Job[RollbackArgs], rb *store.Rollback, d *store.Deployment) error {
+	if w.Clusters == nil {
+		return w.failed(ctx, job, rb, permanent(errors.New("pinning needs cluster access, and no cluster is configured")))
+	}
+	rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return err
+	}
+	err = w.Store.WithTx(ctx, func(tx pgx.Tx) error {
+		cur, err := w.Store.LockRollback(ctx, tx, rb.ID)
+		if err != nil || cur.Phase != store.RollbackPending {
+			return err
+		}
+		if err := w.pin(ctx, tx, rc, cur); err != nil {
+			return err
+		}
+		if err := lockImageAutomation(ctx, tx, w.Store, rc, cur); err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("pinned %s to commit %s", rb.Path, shortSHA(rb.TargetCommit))
+		if _, err := w.Store.RecordPush(ctx, tx, d.ID, store.PushOutcome{Status: store.DeployPushed, CommitSHA: rb.TargetCommit, Message: msg}); err != nil {
+			return err
+		}
+		cur.Phase, cur.ExpectedCommit, cur.Message = store.RollbackCommitted, rb.TargetCommit, msg
+		if err := w.Store.SaveRollback(ctx, tx, cur); err != nil {
+			return err
+		}
+		return w.audit(ctx, tx, cur, "deployment.pinned", msg, map[string]any{"pin_resource_id": cur.PinResourceID, "locked_resource_ids": cur.LockedResourceIDs})
+	})
+	if err != nil {
+		return w.failed(ctx, job, rb, err)
+	}
+	return river.JobSnooze(w.Poll)
+}
+
+// reconcileStep asks Flux to reconcile once what the rollback changed is in the cluster.
+func (w *RollbackWorker) reconcileStep(ctx context.Context, job *river.Job[RollbackArgs], rb *store.Rollback) error {
+	if w.Clusters == nil || rb.ResourceID == nil {
+		return nil // nothing to ask Flux; its events settle the deployment
+	}
+	if rb.Strategy == store.RollbackPin {
+		ok, err := w.pinApplied(ctx, rb)
+		if err != nil {
+			return w.failed(ctx, job, rb, err)
+		}
+		if !ok {
+			return nil // snoozes
+		}
+	}
+	return w.Store.WithTx(ctx, func(tx pgx.Tx) error {
+		cur, err := w.Store.LockRollback(ctx, tx, rb.ID)
+		if err != nil || cur.Phase != store.RollbackCommitted {
+			return err
+		}
+		if err := w.startReconcile(ctx, tx, cur); err != nil {
+			return err
+		}
+		return w.Store.SaveRollback(ctx, tx, cur)
+	})
 }
 
 // commit makes the revert commit and records it.
@@ -144,11 +228,21 @@ func (w *RollbackWorker) commit(ctx context.Context, job *river.Job[RollbackArgs
 			return err
 		}
 		rb.Phase, rb.ExpectedCommit, rb.Message = store.RollbackCommitted, res.SHA, out.Message
+		rc, _ := river.ClientFromContextSafely[pgx.Tx](ctx)
+		if err := lockImageAutomation(ctx, tx, w.Store, rc, rb); err != nil {
+			return err
+		}
+		if w.Clusters != nil && rb.ResourceID != nil {
+			if err := w.startReconcile(ctx, tx, rb); err != nil {
+				return err
+			}
+		}
 		if err := w.Store.SaveRollback(ctx, tx, rb); err != nil {
 			return err
 		}
 		return w.audit(ctx, tx, rb, "deployment.pushed", out.Message, map[string]any{
 			"commit_sha": res.SHA, "changed": res.Changed, "files": res.Files, "rollback_to": rb.TargetCommit,
+			"locked_resource_ids": rb.LockedResourceIDs,
 		})
 	})
 	if err != nil {
