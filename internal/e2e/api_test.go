@@ -20,7 +20,7 @@ import (
 // Timeouts of the waits on Flux and fluxbridge, generous for a busy 2-core machine; a healthy
 // rig settles a deploy in a few seconds.
 const (
-	settleTimeout = 20 * time.Second
+	settleTimeout = 2 * time.Minute
 	pollEvery     = 50 * time.Millisecond
 )
 
@@ -171,6 +171,22 @@ func (p *project) waitDeployment(t testing.TB, depID int64, want string) obj {
 func (p *project) resource(t testing.TB, resID int64) obj {
 	t.Helper()
 	return mustCall(t, http.StatusOK, http.MethodGet, p.path("/resources/%d", resID), nil)
+}
+
+// waitResource waits until the resource API shows a resource with status and, unless sha is
+// "", that commit applied.
+func (p *project) waitResource(t testing.TB, resID int64, status, sha string) obj {
+	t.Helper()
+	var r obj
+	if !assert.Eventually(t, func() bool {
+		r = p.resource(t, resID)
+		rev, _ := r["last_applied_revision"].(string)
+		return r["status"] == status && (sha == "" || shaOf(rev) == sha)
+	}, settleTimeout, pollEvery) {
+		diagnose(t, p.slug)
+		t.Fatalf("resource %d never %s at %s: %v", resID, status, sha, r)
+	}
+	return r
 }
 
 // microservice is the deploy form of a small microservice.

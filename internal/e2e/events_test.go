@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // latestEvent returns the metadata of the newest stored Flux event about an object whose
@@ -40,9 +43,31 @@ func diagnose(t testing.TB, slug string) {
 			t.Logf("%v", vals)
 		}
 	}
+	if out, err := rig.Git.run(rig.Git.bare(slug), "log", "--format=%h %s", "--name-status", "-12", "main"); err == nil {
+		t.Logf("--- git log of %s\n%s", slug, out)
+	}
+	var deps appsv1.DeploymentList
+	if err := rig.Env.Client.List(ctx, &deps, client.InNamespace(slug+"-dev")); err == nil {
+		for _, d := range deps.Items {
+			t.Logf("--- Deployment %s: replicas %d updated %d ready %d available %d; conditions %+v", d.Name,
+				d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas, d.Status.Conditions)
+		}
+	}
+	var nodes corev1.NodeList
+	if err := rig.Env.Client.List(ctx, &nodes); err == nil {
+		for _, n := range nodes.Items {
+			t.Logf("--- Node %s: conditions %+v taints %+v", n.Name, n.Status.Conditions, n.Spec.Taints)
+		}
+	}
+	var pods corev1.PodList
+	if err := rig.Env.Client.List(ctx, &pods, client.InNamespace(slug+"-dev")); err == nil {
+		for _, p := range pods.Items {
+			t.Logf("--- Pod %s: node %q phase %s deleting %v conditions %+v", p.Name, p.Spec.NodeName, p.Status.Phase, p.DeletionTimestamp != nil, p.Status.Conditions)
+		}
+	}
 	q("resources", `SELECT r.id, r.kind, r.namespace, r.name, r.status, r.status_reason, r.status_message, r.apply_status, r.apply_error, r.last_applied_revision
 		FROM gitops_resources r JOIN projects p ON p.id = r.project_id WHERE p.slug = $1 ORDER BY r.id`, slug)
-	q("deployments", `SELECT d.id, d.deployment_method, d.status, d.app, d.revision, d.commit_sha, d.message
+	q("deployments", `SELECT d.id, d.deployment_method, d.status, d.app, d.revision, d.commit_sha, left(d.message, 100), d.created_at
 		FROM deployments d JOIN projects p ON p.id = d.project_id WHERE p.slug = $1 ORDER BY d.id`, slug)
 	q("reconcile requests", `SELECT q.id, q.resource_id, q.status, q.message, q.revision FROM reconcile_requests q
 		JOIN gitops_resources r ON r.id = q.resource_id JOIN projects p ON p.id = r.project_id WHERE p.slug = $1 ORDER BY q.id`, slug)
