@@ -108,7 +108,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		Store: st, River: rc, WebhookTokens: tokens, Metrics: metrics.New(), Logger: log,
 		// Previews and validation read repositories; the receiver's clones live apart from the worker's.
 		Git:     gitops.NewWriter(filepath.Join(cfg.GitCacheDir, "receiver"), gitops.WithTimeout(cfg.GitTimeout.Duration)),
-		Secrets: sec, Clusters: reg,
+		Secrets: sec, Clusters: reg, Committer: gitops.Signature{Name: cfg.GitBotName, Email: cfg.GitBotEmail},
 	})
 	srv := &http.Server{
 		Addr: cfg.ListenAddr, Handler: h.Routes(),

@@ -85,6 +85,8 @@ type gitopsDeployResp struct {
 	Approval      *approvalView     `json:"approval,omitempty"`
 	Target        targetView        `json:"target"`
 	Kustomization kustomizationView `json:"kustomization"`
+	// ImageAutomation names the app's image automation objects when the form asks for them.
+	ImageAutomation *imageAutomationView `json:"image_automation,omitempty"`
 }
 
 // targetView shows where a deploy goes in Git.
@@ -147,6 +149,10 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, err
 	}
+	ia, err := h.syncImageAutomation(ctx, tx, sc, t, k, q.Form)
+	if err != nil {
+		return nil, nil, err
+	}
 	status := store.DeployPending
 	if g.Held() {
 		status = store.DeployAwaitingApproval
@@ -174,7 +180,7 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	if err != nil {
 		return nil, nil, err
 	}
-	resp := &gitopsDeployResp{Deployment: d, Target: q.view(t, q.Form.App),
+	resp := &gitopsDeployResp{Deployment: d, Target: q.view(t, q.Form.App), ImageAutomation: ia,
 		Kustomization: kustomizationView{ID: k.ID, Name: k.Name, Namespace: k.Namespace, Proposed: proposed, Config: t.flux}}
 	if sub.Request != nil {
 		resp.Approval = &approvalView{ApprovalRequest: sub.Request, Votes: []store.Vote{}}
@@ -183,6 +189,9 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	details["repository"], details["branch"], details["path"], details["kind"] = t.repo.Name, t.branch, spec.Path, q.Kind
 	if q.Template != nil {
 		details["template"] = q.Template.Name
+	}
+	if ia != nil {
+		details["image_automation"] = ia
 	}
 	return resp, &auditChange{TargetType: "deployment", TargetID: d.ID, After: d, Message: summary, Details: details}, nil
 }

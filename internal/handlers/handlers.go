@@ -41,6 +41,9 @@ type Deps struct {
 	Git *gitops.Writer
 	// Secrets stores repository credentials; nil refuses repositories with auth.
 	Secrets secrets.Store
+	// Committer is the bot identity of the commits fluxbridge (and the image automation it
+	// sets up) makes; default fluxbridge <bot@fluxbridge.local>.
+	Committer gitops.Signature
 	// Clusters are the managed clusters, for validation and the live views; optional.
 	Clusters *cluster.Registry
 }
@@ -57,6 +60,7 @@ type Handler struct {
 	git       *gitops.Writer
 	secrets   secrets.Store
 	clusters  *cluster.Registry
+	committer gitops.Signature
 }
 
 // New returns a Handler; metrics default to a fresh registry and authentication to API tokens.
@@ -64,12 +68,15 @@ func New(d Deps) *Handler {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
+	if d.Committer.Email == "" {
+		d.Committer = gitops.Signature{Name: "fluxbridge", Email: "bot@fluxbridge.local"}
+	}
 	if d.Authenticator == nil {
 		d.Authenticator = auth.NewTokenAuthenticator(d.Store)
 	}
 	return &Handler{store: d.Store, river: d.River, tokens: d.WebhookTokens, metrics: d.Metrics, log: d.Logger,
 		authn: d.Authenticator, approvals: approval.New(d.Store, d.River), git: d.Git, secrets: d.Secrets,
-		clusters: d.Clusters}
+		clusters: d.Clusters, committer: d.Committer}
 }
 
 // httpError is an error whose message is safe to show the caller.
