@@ -14,10 +14,12 @@ import (
 // ReconcileOnPush returns the AfterPushFunc that asks Flux to apply a pushed deploy at once,
 // as `flux reconcile kustomization --with-source` does: a reconcile request of the
 // deployment's Kustomization, and its job, in the transaction that records the push. Without
-// it Flux finds the commit on its next interval. It leaves alone a deployment without a
-// Kustomization in the cluster, one whose commit Flux already applied, a suspended
-// Kustomization, an environment that syncs only on request, and an environment with
-// gitops_config.reconcileOnDeploy false; a reconcile with source that is still open is joined.
+// it Flux finds the commit on its next interval. A Kustomization that is not in the cluster
+// yet (its first apply is on its way) is requested all the same: the reconcile job retries
+// until the object exists. It leaves alone a deployment whose commit Flux already applied, a
+// Kustomization fluxbridge cannot build (a proposed one), a suspended one, an environment that
+// syncs only on request, and an environment with gitops_config.reconcileOnDeploy false; a
+// reconcile with source that has not started yet is joined.
 func ReconcileOnPush(st *store.Store) AfterPushFunc {
 	return func(ctx context.Context, tx pgx.Tx, d *store.Deployment) error {
 		if d.GitopsResourceID == nil || d.Status != store.DeployPushed {
@@ -27,7 +29,10 @@ func ReconcileOnPush(st *store.Store) AfterPushFunc {
 		if err != nil {
 			return err
 		}
-		if !fluxspec.IsApplier(res.Kind) || res.Suspended || res.AppliedSpecVersion == 0 || res.ApplyStatus == store.ApplyDeleting {
+		if !fluxspec.IsApplier(res.Kind) || res.Suspended || res.ApplyStatus == store.ApplyDeleting {
+			return nil
+		}
+		if _, err := fluxspec.Decode(res.Kind, res.Config); err != nil {
 			return nil
 		}
 		env, err := st.EnvironmentByID(ctx, tx, d.EnvironmentID)
