@@ -123,8 +123,11 @@ func newProject(t testing.TB, slug string, o projectOpts) *project {
 	p.kustID = id(k["items"].([]any)[0].(obj), "id")
 	// Flux does not create the apps' namespace; the platform does, once per environment.
 	require.NoError(t, rig.Env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.namespace}}))
-	// The Kustomization is Ready on the empty directory... once its path exists: until the first
-	// deploy, Flux reports it failed, which the tests do not wait for.
+	// Both objects are in the cluster before the first deploy (until then the Kustomization
+	// fails: its path does not exist yet).
+	for _, rid := range []int64{p.gitRepoID, p.kustID} {
+		require.Eventually(t, func() bool { return p.resource(t, rid)["apply_status"] == "applied" }, settleTimeout, pollEvery)
+	}
 	return p
 }
 

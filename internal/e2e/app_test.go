@@ -37,6 +37,9 @@ const (
 	webhookToken = "e2e-webhook-token-8d2f6a41c0b7"
 )
 
+// committer is the bot identity of the rig's fluxbridge.
+var committer = gitops.Signature{Name: config.DefaultGitBotName, Email: "bot@fluxbridge.e2e"}
+
 // app is fluxbridge's receiver and worker, wired as cmd/receiver and cmd/worker wire them,
 // running in the test process on a database of their own.
 type app struct {
@@ -103,7 +106,7 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 		Store: a.st, River: rc, Logger: log.With().Str("svc", "receiver").Logger(),
 		WebhookTokens: map[string][]byte{clusterName: []byte(webhookToken)},
 		Git:           gitops.NewWriter(filepath.Join(r.dir, "git-cache", "receiver")),
-		Secrets:       sec, Clusters: reg,
+		Secrets:       sec, Clusters: reg, Committer: committer,
 	})
 	a.srv = &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = a.srv.Serve(l) }()
@@ -119,7 +122,7 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 		Store: a.st, IsAncestor: jobs.GitAncestor(a.st, git, sec),
 		Git: git, Secrets: sec, PushLocks: a.locks, Clusters: reg,
 		AlertTargets: map[string]jobs.AlertTarget{clusterName: {ReceiverURL: a.url, Token: webhookToken}},
-		Committer:    gitops.Signature{Name: config.DefaultGitBotName, Email: "bot@fluxbridge.e2e"},
+		Committer:    committer,
 		// Snoozes of a reconcile or rollback that waits for Flux; the default is 1s.
 		ReconcilePoll: 250 * time.Millisecond,
 	}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	notificationv1beta3 "github.com/fluxcd/notification-controller/api/v1beta3"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -73,4 +74,16 @@ func diagnose(t testing.TB, slug string) {
 		JOIN gitops_resources r ON r.id = q.resource_id JOIN projects p ON p.id = r.project_id WHERE p.slug = $1 ORDER BY q.id`, slug)
 	q("jobs by kind and state", `SELECT kind, state, count(*), min(scheduled_at), max(attempt) FROM river_job GROUP BY 1, 2 ORDER BY 1, 2`)
 	q("failed jobs", `SELECT id, kind, state, attempt, args, errors FROM river_job WHERE errors IS NOT NULL OR state IN ('discarded', 'cancelled') ORDER BY id DESC LIMIT 20`)
+}
+
+// alertSources returns the eventSources of an Alert in the Flux namespace as "Kind/name".
+func alertSources(t testing.TB, name string) []string {
+	t.Helper()
+	var a notificationv1beta3.Alert
+	require.NoError(t, rig.Env.Client.Get(context.Background(), client.ObjectKey{Namespace: fluxNamespace, Name: name}, &a))
+	var out []string
+	for _, s := range a.Spec.EventSources {
+		out = append(out, s.Kind+"/"+s.Name)
+	}
+	return out
 }

@@ -74,8 +74,7 @@ func TestGitOpsLoop(t *testing.T) {
 
 		d := p.waitGitDeployment(t, sha, "failed")
 		require.NotEmpty(t, d["message"])
-		k := p.resource(t, p.kustID)
-		require.Equal(t, "failed", k["status"], "%v", k)
+		p.waitResource(t, p.kustID, "failed", "")
 
 		notes := mustCall(t, http.StatusOK, http.MethodGet, p.path("/notifications"), nil)["items"].([]any)
 		require.NotEmpty(t, notes)
