@@ -45,6 +45,7 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 	viewerTokenID, samTokenID := tokenOf("vera"), tokenOf("sam")
 	env := "/api/v1/projects/webapp/environments"
 	restorable := f.appliedDeploy(t, "web2")
+	f.lockedApp(t, "web3")
 	return map[string][]auditCase{
 		"user.create": {{"create a user", "admin", http.MethodPost, "/api/v1/users",
 			map[string]any{"username": "newbie", "email": "newbie@example.com"}, 201}},
@@ -74,6 +75,7 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 		},
 		"deployment.rollback": {{"roll an app in staging back", "developer", http.MethodPost, env + "/staging/apps/web2/rollback",
 			map[string]any{"deployment_id": restorable}, 201}},
+		"deployment.unlock": {{"unlock an app a rollback holds", "developer", http.MethodPost, env + "/staging/apps/web3/unlock", nil, 200}},
 		"repository.create": {{"connect a repository with a password", "maintainer", http.MethodPost, "/api/v1/projects/webapp/repositories",
 			map[string]any{"name": "fleet", "url": "https://git.example.com/acme/fleet.git",
 				"auth": map[string]any{"type": "https", "username": "bot", "password": gitPassword}}, 201}},
@@ -131,6 +133,25 @@ func (f *fixture) appliedDeploy(t *testing.T, app string) int64 {
 	return d.ID
 }
 
+// lockedApp records a finished rollback of app in staging that still holds the app locked.
+func (f *fixture) lockedApp(t *testing.T, app string) {
+	t.Helper()
+	ctx, b := context.Background(), f.b
+	target := f.appliedDeploy(t, app)
+	d, err := b.st.CreateDeployment(ctx, b.pool, store.NewDeployment{
+		ProjectID: b.seed.Project.ID, EnvironmentID: f.staging.ID, Method: store.MethodGitopsUI, Status: store.DeploySucceeded, App: app,
+	})
+	require.NoError(t, err)
+	rb, err := b.st.CreateRollback(ctx, b.pool, store.NewRollback{
+		DeploymentID: d.ID, ProjectID: b.seed.Project.ID, EnvironmentID: f.staging.ID, App: app, TargetDeploymentID: &target,
+		TargetCommit: strings.Repeat("ab", 20), Strategy: store.RollbackRevert, RepositoryID: b.seed.Repo.ID, Branch: "main",
+		Path: "clusters/staging/" + app,
+	})
+	require.NoError(t, err)
+	rb.Phase, rb.Locked = store.RollbackSucceeded, true
+	require.NoError(t, b.st.SaveRollback(ctx, b.pool, rb))
+}
+
 // readOnly are the POST routes that change nothing (a preview, a validation): they write no
 // audit row (TestReadOnlyPostsWriteNoAuditRow).
 var readOnly = map[string]bool{"deployment.preview": true, "repository.validate": true}
@@ -163,7 +184,7 @@ func TestEveryMutatingCallWritesOneRedactedAuditRow(t *testing.T) {
 	order := []string{"user.create", "user.update", "user.token_create", "user.token_revoke", "token.create",
 		"token.revoke", "project.create", "project.update", "member.set", "member.remove", "environment.create",
 		"environment.update", "repository.create", "repository.update", "repository.rotate_credentials",
-		"deployment.create", "deployment.rollback", "template.create", "template.delete", "resource.create", "resource.update",
+		"deployment.create", "deployment.rollback", "deployment.unlock", "template.create", "template.delete", "resource.create", "resource.update",
 		"resource.reconcile", "resource.suspend", "resource.resume", "resource.delete", "approval.approve", "approval.reject"}
 	for _, rt := range handlers.APIRoutes(b.h) {
 		if rt.Method != http.MethodGet && !readOnly[rt.Action] {
