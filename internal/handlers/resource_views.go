@@ -24,6 +24,9 @@ type resourceDetail struct {
 	store.Resource
 	Reconcile *store.ReconcileRequest `json:"reconcile"`
 	History   []store.HistoryEntry    `json:"history"`
+	// WaitingOn is the dependency Flux waits for before it applies this object
+	// (DependencyNotReady), with that dependency's own status.
+	WaitingOn *blockingDependency `json:"waiting_on,omitempty"`
 }
 
 // detailHistory is how many history rows the detail view carries.
@@ -48,6 +51,9 @@ func (h *Handler) getResourceDetail(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		out.History, err = h.store.ListHistory(r.Context(), h.store.Pool(), res.ID, 0, detailHistory)
+	}
+	if err == nil {
+		out.WaitingOn, err = h.waitingOn(r.Context(), h.store.Pool(), res)
 	}
 	if err != nil {
 		h.fail(w, r, err)
