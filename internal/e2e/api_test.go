@@ -205,3 +205,15 @@ func shaOf(rev string) string {
 	}
 	return rev
 }
+
+// mergeForm returns the keys of both forms, b's winning.
+func mergeForm(a, b obj) obj {
+	out := obj{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}

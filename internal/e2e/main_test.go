@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
 )
 
@@ -24,6 +27,9 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	flag.Parse()
+	// The watch's informers log through controller-runtime, which otherwise complains that no
+	// logger was set; fluxbridge's own log is what failures print.
+	crlog.SetLogger(logr.Discard())
 	assets, err := findAssets()
 	if err != nil {
 		if os.Getenv(envRequire) == "1" {
