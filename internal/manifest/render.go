@@ -2,10 +2,8 @@ package manifest
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -100,32 +98,6 @@ func Render(kind string, f Form, o Options) ([]File, error) {
 	}
 	return out, nil
 }
-
-// markImageSetter appends the image policy's setter comment to the container's image line,
-// which is how image-automation-controller finds the value to update.
-func markImageSetter(b []byte, image, policy string) ([]byte, error) {
-	if policy == "" {
-		return nil, errors.New("image automation needs the ImagePolicy's name in Options.ImagePolicy")
-	}
-	line := regexp.MustCompile(`(?m)^\s*(?:- )?image: "?` + regexp.QuoteMeta(image) + `"?$`)
-	loc := line.FindAllIndex(b, -1)
-	if len(loc) != 1 {
-		return nil, fmt.Errorf("image line of %s not found once", image)
-	}
-	end := loc[0][1]
-	out := make([]byte, 0, len(b)+len(policy)+24)
-	out = append(out, b[:end]...)
-	out = append(out, " # "+imageSetterComment(policy)...)
-	return append(out, b[end:]...), nil
-}
-
-// imageSetterComment is the setter comment of an ImagePolicy, as Flux documents it.
-func imageSetterComment(policy string) string {
-	return `{"$imagepolicy": "` + policy + `"}`
-}
-
-// ImagePolicyRef returns the "<namespace>:<name>" a setter comment names.
-func ImagePolicyRef(namespace, name string) string { return namespace + ":" + name }
 
 // kustomization is kustomize's file format, reduced to what an app directory needs.
 type kustomization struct {

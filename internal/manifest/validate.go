@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/distribution/reference"
 	"github.com/robfig/cron/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -104,36 +103,6 @@ func (f *Form) validate(kind string, partial bool) error {
 		return err
 	}
 	return f.checkAutoscaling(kind)
-}
-
-// Bounds of the image scan interval: registries rate-limit scans, and a daily scan is the
-// slowest that still feels automatic.
-const (
-	minScanInterval = 30 * time.Second
-	maxScanInterval = 24 * time.Hour
-)
-
-func (f *Form) checkImageAutomation() error {
-	a := f.ImageAutomation
-	if a == nil {
-		return nil
-	}
-	if strings.Contains(f.Image, "@") {
-		return fieldErr("image_automation", "an image pinned by digest cannot follow tags; give a tag instead")
-	}
-	if a.SemVer == "" {
-		return fieldErr("image_automation.semver", "is required: the range of tags to follow, like \">=1.4.0 <2.0.0\"")
-	}
-	if _, err := semver.NewConstraint(a.SemVer); err != nil {
-		return fieldErr("image_automation.semver", "must be a semver range like \"^1.2\" or \">=1.0.0 <2.0.0\", got %q: %v", a.SemVer, err)
-	}
-	if a.ScanInterval != "" {
-		d, err := time.ParseDuration(a.ScanInterval)
-		if err != nil || d < minScanInterval || d > maxScanInterval {
-			return fieldErr("image_automation.scan_interval", "must be a duration between %s and %s, got %q", minScanInterval, maxScanInterval, a.ScanInterval)
-		}
-	}
-	return nil
 }
 
 func checkApp(app, kind string, partial bool) error {
