@@ -1,27 +1,17 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"fmt"
 	"io"
 	"log"
-	"math/big"
-	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fluxbridge/fluxbridge/internal/gittest"
 )
 
 // Credentials of the Git server: HTTP basic auth over HTTPS.
@@ -47,7 +37,7 @@ func startGitServer(dir string) (*gitServer, error) {
 		return nil, err
 	}
 	srv.AutoCreate().Auth(gitUser, gitPass)
-	cert, key, err := selfSignedCert()
+	cert, key, err := gittest.SelfSignedCert()
 	if err != nil {
 		return nil, err
 	}
@@ -119,16 +109,9 @@ func (g *gitServer) git(t testing.TB, dir string, args ...string) string {
 }
 
 func (g *gitServer) run(dir string, args ...string) (string, error) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_SSL_CAINFO="+g.caFile, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
+	return gittest.Run(gittest.Env("GIT_SSL_CAINFO="+g.caFile,
 		"GIT_AUTHOR_NAME=Dev Eloper", "GIT_AUTHOR_EMAIL=dev@example.com",
-		"GIT_COMMITTER_NAME=Dev Eloper", "GIT_COMMITTER_EMAIL=dev@example.com")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
+		"GIT_COMMITTER_NAME=Dev Eloper", "GIT_COMMITTER_EMAIL=dev@example.com"), dir, args...)
 }
 
 // workTree is a developer's clone.
@@ -168,29 +151,4 @@ func (w *workTree) commitAndPush(t testing.TB, msg string) string {
 func (w *workTree) pull(t testing.TB) {
 	t.Helper()
 	w.g.git(t, w.dir, "pull", "-q", "--rebase", "origin", "main")
-}
-
-// selfSignedCert returns a PEM certificate and key for 127.0.0.1 that is its own CA.
-func selfSignedCert() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
 }

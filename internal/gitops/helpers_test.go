@@ -1,25 +1,16 @@
 package gitops
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fluxbridge/fluxbridge/internal/gittest"
 )
 
 // testCI is the commit info most tests use: a user as author and the bot
@@ -30,24 +21,6 @@ var testCI = CommitInfo{
 	Subject:   "Deploy api to production",
 	Body:      "Image ghcr.io/acme/api:1.2.3 requested from the UI.",
 	Trailers:  [][2]string{{"Fluxbridge-Deploy-Id", "42"}, {"Requested-By", "alice"}},
-}
-
-// gitEnv keeps the user's and system's git config out of the CLI runs.
-var gitEnv = append(os.Environ(),
-	"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
-	"GIT_AUTHOR_NAME=Cli User", "GIT_AUTHOR_EMAIL=cli@example.com",
-	"GIT_COMMITTER_NAME=Cli User", "GIT_COMMITTER_EMAIL=cli@example.com",
-)
-
-// gitCLI runs the git CLI in dir and returns its trimmed output.
-func gitCLI(tb testing.TB, dir string, args ...string) string {
-	tb.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = gitEnv
-	out, err := cmd.CombinedOutput()
-	require.NoError(tb, err, "git %s: %s", strings.Join(args, " "), out)
-	return strings.TrimSpace(string(out))
 }
 
 // server is a gittestserver on loopback plus the bits tests look at.
@@ -129,30 +102,14 @@ func newTestWriter(tb testing.TB, opts ...Option) *Writer {
 	return NewWriter(tb.TempDir(), opts...)
 }
 
-// selfSignedCert returns a PEM certificate and key for 127.0.0.1 that is
-// also its own CA.
-func selfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(tb, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(tb, err)
-	kder, err := x509.MarshalECPrivateKey(key)
-	require.NoError(tb, err)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
 // marked returns Mark(content) as a string, for expected file contents.
 func marked(content string) string { return string(Mark([]byte(content))) }
+
+// gitCLI runs the git CLI in dir and returns its trimmed output.
+func gitCLI(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	return gittest.CLI(tb, dir, args...)
+}
+
+// selfSignedCert returns a PEM certificate and key for 127.0.0.1 that is its own CA.
+func selfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) { return gittest.MustSelfSignedCert(tb) }

@@ -3,24 +3,16 @@ package handlers_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +25,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
+	"github.com/fluxbridge/fluxbridge/internal/gittest"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
@@ -200,38 +193,6 @@ func (b *gitopsBundle) waitStatus(t *testing.T, id int64) map[string]any {
 
 func itoa(id int64) string { return fmt.Sprint(id) }
 
-// gitCLI runs the git CLI in dir without the user's or system's config.
-func gitCLI(tb testing.TB, dir string, args ...string) string {
-	tb.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
-		"GIT_AUTHOR_NAME=Cli User", "GIT_AUTHOR_EMAIL=cli@example.com", "GIT_COMMITTER_NAME=Cli User", "GIT_COMMITTER_EMAIL=cli@example.com")
-	out, err := cmd.CombinedOutput()
-	require.NoError(tb, err, "git %s: %s", strings.Join(args, " "), out)
-	return strings.TrimSpace(string(out))
-}
-
-// selfSignedCert returns a PEM certificate and key for 127.0.0.1 that is its own CA.
-func selfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(tb, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(tb, err)
-	kder, err := x509.MarshalECPrivateKey(key)
-	require.NoError(tb, err)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
 // testKey returns a fresh ed25519 private key in OpenSSH PEM format.
 func testKey(t *testing.T) string {
 	t.Helper()
@@ -241,3 +202,12 @@ func testKey(t *testing.T) string {
 	require.NoError(t, err)
 	return string(pem.EncodeToMemory(block))
 }
+
+// gitCLI runs the git CLI in dir and returns its trimmed output.
+func gitCLI(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	return gittest.CLI(tb, dir, args...)
+}
+
+// selfSignedCert returns a PEM certificate and key for 127.0.0.1 that is its own CA.
+func selfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) { return gittest.MustSelfSignedCert(tb) }

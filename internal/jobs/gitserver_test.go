@@ -1,20 +1,14 @@
 package jobs_test
 
 import (
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -27,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fluxbridge/fluxbridge/internal/gittest"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
 )
 
@@ -35,24 +30,6 @@ const (
 	gitUser = "deployer"
 	gitPass = "s3cr3t-git-token-7f1c2b9e"
 )
-
-// gitEnv keeps the user's and system's git config out of the CLI runs.
-var gitEnv = append(os.Environ(),
-	"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
-	"GIT_AUTHOR_NAME=Cli User", "GIT_AUTHOR_EMAIL=cli@example.com",
-	"GIT_COMMITTER_NAME=Cli User", "GIT_COMMITTER_EMAIL=cli@example.com",
-)
-
-// gitCLI runs the git CLI in dir and returns its trimmed output.
-func gitCLI(tb testing.TB, dir string, args ...string) string {
-	tb.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = gitEnv
-	out, err := cmd.CombinedOutput()
-	require.NoError(tb, err, "git %s: %s", strings.Join(args, " "), out)
-	return strings.TrimSpace(string(out))
-}
 
 // gitServer is a gittestserver on loopback with one repository, "fleet", seeded with a commit.
 type gitServer struct {
@@ -143,26 +120,6 @@ func newSSHServer(tb testing.TB) *gitServer {
 	return s
 }
 
-// selfSignedCert returns a PEM certificate and key for 127.0.0.1 that is its own CA.
-func selfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(tb, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(tb, err)
-	kder, err := x509.MarshalECPrivateKey(key)
-	require.NoError(tb, err)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
 // strangerKnownHosts returns a known_hosts line for the SSH server at sshURL with a key that
 // is not the server's, as after a host key change or a man in the middle.
 func strangerKnownHosts(tb testing.TB, sshURL string) []byte {
@@ -176,3 +133,12 @@ func strangerKnownHosts(tb testing.TB, sshURL string) []byte {
 	require.NoError(tb, err)
 	return []byte(fmt.Sprintf("[%s]:%s %s", host, port, ssh.MarshalAuthorizedKey(key)))
 }
+
+// gitCLI runs the git CLI in dir and returns its trimmed output.
+func gitCLI(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	return gittest.CLI(tb, dir, args...)
+}
+
+// selfSignedCert returns a PEM certificate and key for 127.0.0.1 that is its own CA.
+func selfSignedCert(tb testing.TB) (certPEM, keyPEM []byte) { return gittest.MustSelfSignedCert(tb) }
