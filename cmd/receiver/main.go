@@ -11,21 +11,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/fluxbridge/fluxbridge/cmd/internal/boot"
 	"github.com/fluxbridge/fluxbridge/internal/auth"
-	"github.com/fluxbridge/fluxbridge/internal/config"
-	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
 	"github.com/fluxbridge/fluxbridge/internal/store"
-	"github.com/fluxbridge/fluxbridge/migrations"
 )
 
 // HTTP server limits.
@@ -51,28 +48,12 @@ func main() {
 }
 
 func run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := config.Load(getenv)
+	p, err := boot.Start(ctx, getenv, "receiver", true)
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(cfg.LogFormat, cfg.LogLevel, "receiver")
-	if err != nil {
-		return err
-	}
-	log.Info().Str("config", cfg.String()).Msg("starting")
-
-	pool, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if *cfg.MigrateOnStart {
-		res, err := migrations.Up(ctx, pool)
-		if err != nil {
-			return err
-		}
-		log.Info().Strs("goose", res.Goose).Ints("river", res.River).Msg("migrated")
-	}
+	defer p.Pool.Close()
+	cfg, log, pool := p.Config, p.Log, p.Pool
 
 	st := store.New(pool)
 	if cfg.BootstrapAdminTokenFile != "" {
@@ -96,19 +77,19 @@ func run(ctx context.Context, getenv func(string) string) error {
 	for _, c := range cfg.Clusters {
 		tokens[c.Name] = []byte(c.WebhookToken)
 	}
-	sec, err := secretStore(cfg)
+	sec, err := p.Secrets()
 	if err != nil {
 		return err
 	}
-	reg, err := clusters(cfg)
+	reg, err := p.Clusters()
 	if err != nil {
 		return err
 	}
 	h := handlers.New(handlers.Deps{
 		Store: st, River: rc, WebhookTokens: tokens, Metrics: metrics.New(), Logger: log,
 		// Previews and validation read repositories; the receiver's clones live apart from the worker's.
-		Git:     gitops.NewWriter(filepath.Join(cfg.GitCacheDir, "receiver"), gitops.WithTimeout(cfg.GitTimeout.Duration)),
-		Secrets: sec, Clusters: reg, Committer: gitops.Signature{Name: cfg.GitBotName, Email: cfg.GitBotEmail},
+		Git:     p.Git("receiver"),
+		Secrets: sec, Clusters: reg, Committer: p.Committer(),
 	})
 	srv := &http.Server{
 		Addr: cfg.ListenAddr, Handler: h.Routes(),
@@ -135,23 +116,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 
 // migrate applies pending migrations and returns.
 func migrate(ctx context.Context, getenv func(string) string) error {
-	cfg, err := config.Load(getenv)
+	p, err := boot.Start(ctx, getenv, "migrate", false)
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(cfg.LogFormat, cfg.LogLevel, "migrate")
-	if err != nil {
-		return err
-	}
-	pool, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	res, err := migrations.Up(ctx, pool)
-	if err != nil {
-		return err
-	}
-	log.Info().Strs("goose", res.Goose).Ints("river", res.River).Msg("migrated")
-	return nil
+	defer p.Pool.Close()
+	return boot.Migrate(ctx, p.Log, p.Pool)
 }

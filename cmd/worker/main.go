@@ -11,21 +11,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/fluxbridge/fluxbridge/internal/config"
-	"github.com/fluxbridge/fluxbridge/internal/gitops"
+	"github.com/fluxbridge/fluxbridge/cmd/internal/boot"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 	"github.com/fluxbridge/fluxbridge/internal/watch"
-	"github.com/fluxbridge/fluxbridge/migrations"
 )
 
 const (
@@ -43,32 +40,18 @@ func main() {
 }
 
 func run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := config.Load(getenv)
+	p, err := boot.Start(ctx, getenv, "worker", true)
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(cfg.LogFormat, cfg.LogLevel, "worker")
-	if err != nil {
-		return err
-	}
-	log.Info().Str("config", cfg.String()).Msg("starting")
+	defer p.Pool.Close()
+	cfg, log, pool := p.Config, p.Log, p.Pool
 
-	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	sec, err := p.Secrets()
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if *cfg.MigrateOnStart {
-		if _, err := migrations.Up(ctx, pool); err != nil {
-			return err
-		}
-	}
-
-	sec, err := secretStore(cfg)
-	if err != nil {
-		return err
-	}
-	reg, err := clusters(cfg)
+	reg, err := p.Clusters()
 	if err != nil {
 		return err
 	}
@@ -77,8 +60,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	defer locks.Close()
-	// The worker's clones live apart from the receiver's: a cache directory belongs to one Writer.
-	git := gitops.NewWriter(filepath.Join(cfg.GitCacheDir, "worker"), gitops.WithTimeout(cfg.GitTimeout.Duration))
+	git := p.Git("worker")
 
 	m := metrics.New()
 	st := store.New(pool)
@@ -86,7 +68,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err := jobs.Register(workers, jobs.Deps{
 		Store: st, Metrics: m, IsAncestor: jobs.GitAncestor(st, git, sec),
 		Git: git, Secrets: sec, PushLocks: locks, Clusters: reg, AlertTargets: alertTargets(cfg),
-		Committer: gitops.Signature{Name: cfg.GitBotName, Email: cfg.GitBotEmail},
+		Committer: p.Committer(),
 	}); err != nil {
 		return fmt.Errorf("register workers: %w", err)
 	}
