@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluxcd/gitkit"
 	"github.com/fluxcd/pkg/gittestserver"
-	fluxssh "github.com/fluxcd/pkg/ssh"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/fluxbridge/fluxbridge/internal/gittest"
 )
 
 const (
@@ -134,41 +133,10 @@ type sshFixture struct {
 // known_hosts as the flux CLI does.
 func newSSHServer(t *testing.T) sshFixture {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	pemBlock, err := ssh.MarshalPrivateKey(priv, "")
-	require.NoError(t, err)
-	sshPub, err := ssh.NewPublicKey(pub)
-	require.NoError(t, err)
-	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
-
 	gs, err := gittestserver.NewTempGitServer()
 	require.NoError(t, err)
 	s := &server{GitServer: gs.AutoCreate().Auth(testUser, testPass).KeyDir(t.TempDir())}
-	// The lookup is a package variable in gittestserver; SSH tests don't
-	// run in parallel with each other.
-	gs.PublicKeyLookupFunc(func(content string) (*gitkit.PublicKey, error) {
-		if content != authorized {
-			return nil, errors.New("unknown key")
-		}
-		return &gitkit.PublicKey{Id: "deployer"}, nil
-	})
-	require.NoError(t, gs.StartHTTP())
-	require.NoError(t, gs.ListenSSH())
-	go func() { _ = gs.StartSSH() }()
-	t.Cleanup(func() {
-		_ = gs.StopSSH()
-		gs.StopHTTP()
-		_ = os.RemoveAll(gs.Root())
-	})
-	host := strings.TrimPrefix(gs.SSHAddress(), "ssh://git@")
-	knownHosts, err := fluxssh.ScanHostKey(host, 5*time.Second, nil, false)
-	require.NoError(t, err)
-	return sshFixture{srv: s, creds: Credentials{
-		"identity":     pem.EncodeToMemory(pemBlock),
-		"identity.pub": ssh.MarshalAuthorizedKey(sshPub),
-		"known_hosts":  knownHosts,
-	}}
+	return sshFixture{srv: s, creds: Credentials(gittest.StartSSH(t, gs))}
 }
 
 func TestSSHWithKnownHosts(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fluxbridge/fluxbridge/internal/fluxevent/fluxeventtest"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
+	"github.com/fluxbridge/fluxbridge/internal/gittest"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/manifest"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
@@ -224,7 +225,7 @@ func TestCommitPushOverSSH(t *testing.T) {
 	require.Equal(t, f.deployment(t, d.ID).CommitSHA, srv.git(t, "rev-parse", "main"))
 
 	// known_hosts that does not hold the server's key: failed at once, job cancelled.
-	other := strangerKnownHosts(t, srv.url)
+	other := gittest.StrangerKnownHosts(t, srv.GitServer)
 	data, err := f.secrets.Get(context.Background(), f.repoRef(t))
 	require.NoError(t, err)
 	data["known_hosts"] = other

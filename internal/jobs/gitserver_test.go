@@ -1,25 +1,14 @@
 package jobs_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/fluxcd/gitkit"
 	"github.com/fluxcd/pkg/gittestserver"
-	fluxssh "github.com/fluxcd/pkg/ssh"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/fluxbridge/fluxbridge/internal/gittest"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
@@ -89,49 +78,13 @@ func (s *gitServer) seed(tb testing.TB) {
 // Flux-style credentials: that key and the server's host key in known_hosts.
 func newSSHServer(tb testing.TB) *gitServer {
 	tb.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(tb, err)
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	require.NoError(tb, err)
-	sshPub, err := ssh.NewPublicKey(pub)
-	require.NoError(tb, err)
-	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
-
 	gs, err := gittestserver.NewTempGitServer()
 	require.NoError(tb, err)
 	s := &gitServer{GitServer: gs.AutoCreate().Auth(gitUser, gitPass).KeyDir(tb.TempDir())}
-	// The lookup is a package variable of gittestserver: one SSH test per package at a time.
-	gs.PublicKeyLookupFunc(func(content string) (*gitkit.PublicKey, error) {
-		if content != authorized {
-			return nil, errors.New("unknown key")
-		}
-		return &gitkit.PublicKey{Id: "deployer"}, nil
-	})
-	require.NoError(tb, gs.StartHTTP())
-	require.NoError(tb, gs.ListenSSH())
-	go func() { _ = gs.StartSSH() }()
-	tb.Cleanup(func() { _ = gs.StopSSH(); gs.StopHTTP(); _ = os.RemoveAll(gs.Root()) })
-	host := strings.TrimPrefix(gs.SSHAddress(), "ssh://git@")
-	knownHosts, err := fluxssh.ScanHostKey(host, 5*time.Second, nil, false)
-	require.NoError(tb, err)
+	s.creds = gittest.StartSSH(tb, gs)
 	s.url = gs.SSHAddress() + "/fleet.git"
-	s.creds = secrets.Data{"identity": pem.EncodeToMemory(block), "identity.pub": ssh.MarshalAuthorizedKey(sshPub), "known_hosts": knownHosts}
 	s.seed(tb)
 	return s
-}
-
-// strangerKnownHosts returns a known_hosts line for the SSH server at sshURL with a key that
-// is not the server's, as after a host key change or a man in the middle.
-func strangerKnownHosts(tb testing.TB, sshURL string) []byte {
-	tb.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(tb, err)
-	key, err := ssh.NewPublicKey(pub)
-	require.NoError(tb, err)
-	hostport := strings.TrimSuffix(strings.TrimPrefix(sshURL, "ssh://git@"), "/fleet.git")
-	host, port, err := net.SplitHostPort(hostport)
-	require.NoError(tb, err)
-	return []byte(fmt.Sprintf("[%s]:%s %s", host, port, ssh.MarshalAuthorizedKey(key)))
 }
 
 // gitCLI runs the git CLI in dir and returns its trimmed output.
