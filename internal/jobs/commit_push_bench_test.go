@@ -103,7 +103,7 @@ func BenchmarkDeployVsGitCLI(b *testing.B) {
 	b.ReportMetric(ms(mc), "gitcli-ms/deploy")
 	b.ReportMetric(float64(mu)/float64(mc), "fluxbridge/gitcli")
 	b.ReportMetric(0, "ns/op")
-	b.Logf("deploy → commit pushed, %d deploys each: fluxbridge (API row + commit_push job) mean %.1fms p50 %.1fms | git CLI (pull, write, commit, push) mean %.1fms p50 %.1fms | ratio %.2f",
+	b.Logf("deploy → commit pushed, %d deploys each: fluxbridge (commit_push job inserted → branch moved) mean %.1fms p50 %.1fms | git CLI (pull, write, commit, push) mean %.1fms p50 %.1fms | ratio %.2f",
 		len(uis), ms(mu), ms(p50(uis)), ms(mc), ms(p50(clis)), float64(mu)/float64(mc))
 }
 
