@@ -56,6 +56,7 @@ func TestDeployLatency(t *testing.T) {
 	slow.waitResource(t, slow.kustID, "ready", "")
 
 	var with, pushed, fetched []time.Duration
+	runsBefore := kustomizationRuns(t, fast)
 	for i := range latencyDeploys {
 		start := time.Now()
 		depID := fast.deploy(t, microservice("api", fmt.Sprintf("1.0.%d", i), 1))
@@ -68,6 +69,11 @@ func TestDeployLatency(t *testing.T) {
 	}
 	t.Logf("with the trigger, by stage: commit pushed %s; GitRepository artifact at the commit %s; Kustomization Ready %s",
 		summary(pushed), summary(fetched), summary(with))
+	// Runs kustomize-controller finished for the deploys: the last one's may still be queued
+	// behind it, so wait for the controller to go quiet before counting.
+	runs := settledRuns(t, fast) - runsBefore
+	t.Logf("with the trigger, kustomize-controller ran the Kustomization %d times for %d deploys (%.1f per deploy)",
+		runs, latencyDeploys, float64(runs)/latencyDeploys)
 
 	// Without the trigger: deploy every slowSpacing and time each until Flux applies its
 	// commit or a later one (pushes to the branch are linear, so a later commit covers it).
@@ -132,8 +138,8 @@ func TestDeployLatency(t *testing.T) {
 	}
 	t.Logf("without the trigger, Flux applied %d distinct commits for %d deploys", len(applied), latencyDeploys)
 
-	line := fmt.Sprintf("UI deploy → Kustomization Ready, %d deploys each: with fluxbridge's reconcile trigger %s | without it, Flux's %s interval: %s",
-		latencyDeploys, summary(with), slowInterval, summary(without))
+	line := fmt.Sprintf("UI deploy → Kustomization Ready, %d deploys each: with fluxbridge's reconcile trigger %s (%.1f Kustomization runs per deploy) | without it, Flux's %s interval: %s",
+		latencyDeploys, summary(with), float64(runs)/latencyDeploys, slowInterval, summary(without))
 	t.Log(line)
 	fmt.Fprintln(os.Stderr, "e2e: "+line)
 }
@@ -198,4 +204,42 @@ func summary(ds []time.Duration) string {
 		"p50 " + r(pct(0.5)), "p90 " + r(pct(0.9)), "mean " + r(sum/time.Duration(len(s))),
 		"min " + r(s[0]), "max " + r(s[len(s)-1]),
 	}, " ")
+}
+
+// kustomizationRuns counts the runs of the project's Kustomization kustomize-controller has
+// finished, from its log: one "Reconciliation finished" (or "failed") line per run.
+func kustomizationRuns(t testing.TB, p *project) int {
+	t.Helper()
+	for _, c := range rig.Controllers {
+		if c.Name() != "kustomize-controller" {
+			continue
+		}
+		b, err := os.ReadFile(c.LogPath())
+		require.NoError(t, err)
+		n := 0
+		name := `"name":"` + p.slug + `-dev"`
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, name) && (strings.Contains(line, `"msg":"Reconciliation finished`) || strings.Contains(line, `"msg":"Reconciliation failed`)) {
+				n++
+			}
+		}
+		return n
+	}
+	t.Fatal("no kustomize-controller in the rig")
+	return 0
+}
+
+// settledRuns waits until the count of kustomizationRuns has not moved for longer than a run
+// queued behind another takes (its health check polls every 5 s) and returns it.
+func settledRuns(t testing.TB, p *project) int {
+	t.Helper()
+	const quiet = 8 * time.Second
+	n, since := kustomizationRuns(t, p), time.Now()
+	for time.Since(since) < quiet {
+		time.Sleep(100 * time.Millisecond)
+		if m := kustomizationRuns(t, p); m != n {
+			n, since = m, time.Now()
+		}
+	}
+	return n
 }
