@@ -16,8 +16,8 @@ import (
 // files (.yaml, .yml) are marked with Mark first. An existing file is only
 // overwritten or deleted if it carries an intact fluxbridge marker or
 // already has the new content; otherwise Apply returns a *ConflictError
-// naming it. Unsafe paths give a *PathError before the repository is
-// touched.
+// naming it. A Create change leaves an existing file alone instead. Unsafe
+// paths give a *PathError before the repository is touched.
 //
 // If the resulting tree equals the head's, no commit is made and Result
 // has Changed false and the head SHA ("" for an empty repository), so a

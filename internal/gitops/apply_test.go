@@ -238,3 +238,41 @@ func TestApplyIdenticalFilesInOneCommit(t *testing.T) {
 	require.Len(t, res.Files, 3)
 	srv.git(t, "app", "fsck", "--strict")
 }
+
+// TestApplyCreateKeepsExistingFile: a Create change writes a missing file, and leaves an
+// existing one alone, whether fluxbridge wrote it or a person edited it, without a conflict.
+func TestApplyCreateKeepsExistingFile(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	work := seed(t, srv.url("app"), nil)
+	w := newTestWriter(t)
+	ctx := context.Background()
+	repo := repoAt(srv.url("app"))
+	ns := Change{Path: "clusters/dev/namespaces/web.yaml", Content: []byte("kind: Namespace\n"), Create: true}
+
+	first, err := w.Apply(ctx, repo, []Change{ns, {Path: "clusters/dev/api/a.yaml", Content: []byte("a: 1\n")}}, testCI)
+	require.NoError(t, err)
+	require.Equal(t, []string{"clusters/dev/api/a.yaml", "clusters/dev/namespaces/web.yaml"}, first.Files)
+	require.Equal(t, strings.TrimSpace(marked("kind: Namespace\n")), srv.git(t, "app", "show", "main:clusters/dev/namespaces/web.yaml"))
+
+	// Another app writes the same file: nothing changes but its own file.
+	second, err := w.Apply(ctx, repo, []Change{ns, {Path: "clusters/dev/web/a.yaml", Content: []byte("a: 2\n")}}, testCI)
+	require.NoError(t, err)
+	require.Equal(t, []string{"clusters/dev/web/a.yaml"}, second.Files)
+
+	// A person adds a label: the file is theirs now, kept as edited, and no deploy conflicts.
+	gitCLI(t, work, "pull", "-q", srv.url("app"), "main")
+	edited := marked("kind: Namespace\n") + "metadata:\n  labels: {team: web}\n"
+	writeFile(t, filepath.Join(work, "clusters/dev/namespaces/web.yaml"), edited)
+	gitCLI(t, work, "commit", "-q", "-am", "label the namespace")
+	gitCLI(t, work, "push", "-q", srv.url("app"), "main")
+	third, err := w.Apply(ctx, repo, []Change{ns, {Path: "clusters/dev/api/a.yaml", Content: []byte("a: 3\n")}}, testCI)
+	require.NoError(t, err)
+	require.Equal(t, []string{"clusters/dev/api/a.yaml"}, third.Files)
+	require.Equal(t, strings.TrimSpace(edited), srv.git(t, "app", "show", "main:clusters/dev/namespaces/web.yaml"))
+
+	// A change cannot both create and delete a path.
+	_, err = w.Apply(ctx, repo, []Change{{Path: "x.yaml", Create: true, Delete: true}}, testCI)
+	var pe *PathError
+	require.ErrorAs(t, err, &pe)
+}

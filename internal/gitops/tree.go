@@ -18,6 +18,7 @@ import (
 type fileOp struct {
 	content []byte
 	delete  bool
+	create  bool // only where no file is: see Change.Create
 }
 
 // dirOps holds the planned changes under one directory, by name.
@@ -65,7 +66,10 @@ func planChanges(changes []Change) (*dirOps, error) {
 		if err := CheckPath(c.Path); err != nil {
 			return nil, err
 		}
-		op := fileOp{delete: c.Delete, content: c.Content}
+		if c.Delete && c.Create {
+			return nil, &PathError{Path: c.Path, Reason: "is both deleted and created"}
+		}
+		op := fileOp{delete: c.Delete, create: c.Create, content: c.Content}
 		if !c.Delete && wantsMark(c.Path) {
 			op.content = Mark(c.Content)
 		}
@@ -184,6 +188,8 @@ func (b *treeBuilder) applyFile(entries map[string]object.TreeEntry, name, full 
 	switch {
 	case op.delete && !exists:
 		return false, nil
+	case op.create && exists:
+		return false, nil // someone's file, or ours: kept either way
 	case !op.delete && exists && bytes.Equal(old, op.content):
 		return false, nil
 	}

@@ -28,6 +28,11 @@ type Change struct {
 	Content []byte
 	// Delete removes the file; deleting a missing file is a no-op.
 	Delete bool
+	// Create writes the file only where there is none: an existing file is
+	// kept as it is, whoever wrote it, and is never a conflict. It suits a
+	// file several writers share and a person may adapt, such as an
+	// environment's Namespace.
+	Create bool
 }
 
 // Signature is a Git identity.
@@ -135,6 +140,11 @@ type Writer struct {
 
 	mu     sync.Mutex
 	caches map[string]*clone
+
+	// treeMu guards trees, DirTrees' memory: tree IDs by commit and
+	// directory.
+	treeMu sync.Mutex
+	trees  map[string]string
 }
 
 // NewWriter returns a Writer keeping one bare clone per repository and
