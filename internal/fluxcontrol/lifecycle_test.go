@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -187,6 +188,12 @@ func reconcileAndAnswer(t *testing.T, b *bundle, res store.Resource, ready metav
 // waitReconcile waits until the reconcile request satisfies ok.
 func waitReconcile(t *testing.T, b *bundle, resID, reqID int64, ok func(store.ReconcileRequest) bool) store.ReconcileRequest {
 	t.Helper()
+	return waitReconcileFor(t, b, resID, reqID, waitFor, ok)
+}
+
+// waitReconcileFor is waitReconcile with its own bound.
+func waitReconcileFor(t *testing.T, b *bundle, resID, reqID int64, bound time.Duration, ok func(store.ReconcileRequest) bool) store.ReconcileRequest {
+	t.Helper()
 	var last store.ReconcileRequest
 	require.Eventually(t, func() bool {
 		var list struct{ Items []store.ReconcileRequest }
@@ -198,7 +205,7 @@ func waitReconcile(t *testing.T, b *bundle, resID, reqID int64, ok func(store.Re
 			}
 		}
 		return false
-	}, waitFor, poll, "reconcile request %d: %+v", reqID, last)
+	}, bound, poll, "reconcile request %d: %+v", reqID, last)
 	return last
 }
 

@@ -46,8 +46,11 @@ func TestReconcileReportsFailure(t *testing.T) {
 	require.Equal(t, store.ReconcileFailed, d.Reconcile.Status)
 }
 
-// TestReconcileWithSource: --with-source reconciles the GitRepository first and only then the
-// Kustomization; a HelmRelease-only flag on a Kustomization is a 400.
+// TestReconcileWithSource: --with-source reconciles the GitRepository first. When it comes
+// back with an artifact the Kustomization has not attempted, kustomize-controller runs the
+// Kustomization for it on its own: the job follows that run instead of requesting a second one
+// (no annotation), and takes its verdict. When the artifact is one the Kustomization already
+// applied, the job requests the run itself. A HelmRelease-only flag on a Kustomization is a 400.
 func TestReconcileWithSource(t *testing.T) {
 	b := setup(t)
 	src, ks := b.gitSourceAndKustomization(t, "staging")
@@ -55,21 +58,73 @@ func TestReconcileWithSource(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPost, fmt.Sprintf("/projects/shop/resources/%d/reconcile", ks.ID), map[string]any{"force": true}, &e))
 	require.Equal(t, "force", e.Field)
 
+	revB := "main@sha1:" + strings.Repeat("b", 40)
 	var rr store.ReconcileRequest
 	require.Equal(t, http.StatusAccepted, b.do(t, http.MethodPost, fmt.Sprintf("/projects/shop/resources/%d/reconcile", ks.ID), map[string]any{"with_source": true}, &rr))
 	rr = waitReconcile(t, b, ks.ID, rr.ID, func(r store.ReconcileRequest) bool { return r.Status == store.ReconcileSourceRequested })
 	require.Equal(t, rr.SourceToken, live(t, src).GetAnnotations()["reconcile.fluxcd.io/requestedAt"])
 	require.Empty(t, live(t, ks).GetAnnotations()["reconcile.fluxcd.io/requestedAt"], "the Kustomization waits for its source")
 
-	writeStatus(t, src, metav1.ConditionTrue, "Succeeded", "stored artifact", rr.SourceToken,
-		map[string]any{"artifact": map[string]any{"revision": "main@sha1:" + strings.Repeat("b", 40), "lastUpdateTime": time.Now().UTC().Format(time.RFC3339),
-			"path": "x", "url": "http://x", "digest": "sha256:" + strings.Repeat("0", 64)}})
+	writeStatus(t, src, metav1.ConditionTrue, "Succeeded", "stored artifact", rr.SourceToken, map[string]any{"artifact": artifact(revB)})
 	rr = waitReconcile(t, b, ks.ID, rr.ID, func(r store.ReconcileRequest) bool { return r.Status == store.ReconcileRequested })
-	writeStatus(t, ks, metav1.ConditionTrue, "ReconciliationSucceeded", "Applied revision: main@sha1:"+strings.Repeat("b", 40), rr.Token,
-		map[string]any{"lastAppliedRevision": "main@sha1:" + strings.Repeat("b", 40)})
+	require.Empty(t, rr.Token, "a new artifact: Flux runs the Kustomization on its own")
+	require.Equal(t, revB, rr.Revision, "the revision the job waits for")
+	// The controller's run: in progress at B, then Ready at B. The object was never annotated.
+	writeStatus(t, ks, metav1.ConditionUnknown, "Progressing", "Reconciliation in progress", "", map[string]any{"lastAttemptedRevision": revB})
+	require.Empty(t, live(t, ks).GetAnnotations()["reconcile.fluxcd.io/requestedAt"], "no second run requested")
+	writeStatus(t, ks, metav1.ConditionTrue, "ReconciliationSucceeded", "Applied revision: "+revB, "",
+		map[string]any{"lastAttemptedRevision": revB, "lastAppliedRevision": revB})
 	rr = waitReconcile(t, b, ks.ID, rr.ID, func(r store.ReconcileRequest) bool { return !r.Open() })
 	require.Equal(t, store.ReconcileSucceeded, rr.Status)
-	require.Equal(t, "main@sha1:"+strings.Repeat("b", 40), rr.Revision)
+	require.Equal(t, revB, rr.Revision)
+	require.Empty(t, live(t, ks).GetAnnotations()["reconcile.fluxcd.io/requestedAt"])
+
+	// Again, with nothing new in Git: the source's artifact is the one applied, so the job asks
+	// for the run, as `flux reconcile` does.
+	require.Equal(t, http.StatusAccepted, b.do(t, http.MethodPost, fmt.Sprintf("/projects/shop/resources/%d/reconcile", ks.ID), map[string]any{"with_source": true}, &rr))
+	rr = waitReconcile(t, b, ks.ID, rr.ID, func(r store.ReconcileRequest) bool { return r.Status == store.ReconcileSourceRequested })
+	writeStatus(t, src, metav1.ConditionTrue, "Succeeded", "stored artifact", rr.SourceToken, map[string]any{"artifact": artifact(revB)})
+	rr = waitReconcile(t, b, ks.ID, rr.ID, func(r store.ReconcileRequest) bool { return r.Status == store.ReconcileRequested })
+	require.NotEmpty(t, rr.Token)
+	require.Equal(t, rr.Token, live(t, ks).GetAnnotations()["reconcile.fluxcd.io/requestedAt"])
+	writeStatus(t, ks, metav1.ConditionTrue, "ReconciliationSucceeded", "Applied revision: "+revB, rr.Token,
+		map[string]any{"lastAttemptedRevision": revB, "lastAppliedRevision": revB})
+	rr = waitReconcile(t, b, ks.ID, rr.ID, func(r store.ReconcileRequest) bool { return !r.Open() })
+	require.Equal(t, store.ReconcileSucceeded, rr.Status)
+}
+
+// TestReconcileWithSourceFailsBeforeAttempt: a Kustomization that does not get to the new
+// artifact (here: it reports the path missing at the old one and stays idle) is asked for a
+// run after followGrace, and that run's verdict is the request's.
+func TestReconcileWithSourceFailsBeforeAttempt(t *testing.T) {
+	b := setup(t)
+	src, ks := b.gitSourceAndKustomization(t, "staging")
+	revA, revC := "main@sha1:"+strings.Repeat("a", 40), "main@sha1:"+strings.Repeat("c", 40)
+	writeStatus(t, ks, metav1.ConditionTrue, "ReconciliationSucceeded", "Applied revision: "+revA, "",
+		map[string]any{"lastAttemptedRevision": revA, "lastAppliedRevision": revA})
+	var rr store.ReconcileRequest
+	require.Equal(t, http.StatusAccepted, b.do(t, http.MethodPost, fmt.Sprintf("/projects/shop/resources/%d/reconcile", ks.ID), map[string]any{"with_source": true}, &rr))
+	rr = waitReconcile(t, b, ks.ID, rr.ID, func(r store.ReconcileRequest) bool { return r.Status == store.ReconcileSourceRequested })
+	writeStatus(t, src, metav1.ConditionTrue, "Succeeded", "stored artifact", rr.SourceToken, map[string]any{"artifact": artifact(revC)})
+	rr = waitReconcile(t, b, ks.ID, rr.ID, func(r store.ReconcileRequest) bool { return r.Status == store.ReconcileRequested })
+	require.Empty(t, rr.Token)
+	writeStatus(t, ks, metav1.ConditionFalse, "ArtifactFailed", "kustomization path not found", "",
+		map[string]any{"lastAttemptedRevision": revA, "lastAppliedRevision": revA})
+	start := time.Now()
+	rr = waitReconcileFor(t, b, ks.ID, rr.ID, 30*time.Second, func(r store.ReconcileRequest) bool { return r.Token != "" })
+	require.GreaterOrEqual(t, time.Since(start), 5*time.Second, "given its grace first")
+	require.Equal(t, rr.Token, live(t, ks).GetAnnotations()["reconcile.fluxcd.io/requestedAt"])
+	writeStatus(t, ks, metav1.ConditionFalse, "ArtifactFailed", "kustomization path not found", rr.Token,
+		map[string]any{"lastAttemptedRevision": revA, "lastAppliedRevision": revA})
+	rr = waitReconcile(t, b, ks.ID, rr.ID, func(r store.ReconcileRequest) bool { return !r.Open() })
+	require.Equal(t, store.ReconcileFailed, rr.Status)
+	require.Contains(t, rr.Message, "path not found")
+}
+
+// artifact is a source's status.artifact at rev.
+func artifact(rev string) map[string]any {
+	return map[string]any{"revision": rev, "lastUpdateTime": time.Now().UTC().Format(time.RFC3339),
+		"path": "x", "url": "http://x", "digest": "sha256:" + strings.Repeat("0", 64)}
 }
 
 // TestHelmReleaseForceReset: force and reset set forceAt and resetAt equal to the token.

@@ -31,8 +31,11 @@ func (ReconcileResourceArgs) InsertOpts() river.InsertOpts { return kubeInsertOp
 // and follows it to a verdict. Each run does one step and snoozes (never sleeps): request the
 // source and wait until it handled the request; request the object (resuming it for this one
 // reconcile if its environment syncs only on request); wait until
-// status.lastHandledReconcileAt equals the token and Ready is decided. The request row shows
-// the progress; the verdict is audited. A suspended object ends the request as "suspended".
+// status.lastHandledReconcileAt equals the token and Ready is decided. When the source came
+// back with an artifact a Kustomization has not applied yet, kustomize-controller runs it
+// for that artifact on its own; the job then follows that run (reconcile_follow.go) instead
+// of requesting a second one. The request row shows the progress; the verdict is audited. A
+// suspended object ends the request as "suspended".
 type ReconcileResourceWorker struct {
 	river.WorkerDefaults[ReconcileResourceArgs]
 	kubeDeps
@@ -129,6 +132,13 @@ func (w *ReconcileResourceWorker) step(kctx, ctx context.Context, tx pgx.Tx, cl 
 		case p.Done() && p.Status == flux.StatusFailed:
 			return w.finish(ctx, tx, res, rr, store.ReconcileFailed, fmt.Sprintf("source %s failed: %s", src, p.Message), "")
 		case p.Done():
+			if rev, ok, err := w.reactsToArtifact(kctx, ctx, tx, cl, res, p); err != nil || ok {
+				if err != nil {
+					return err
+				}
+				rr.Status, rr.Revision, rr.Message = store.ReconcileRequested, rev, followMessage(rev)
+				return w.saveAndSnooze(ctx, tx, rr)
+			}
 			return w.request(kctx, ctx, tx, cl, res, rr)
 		case time.Now().After(deadline):
 			return w.finish(ctx, tx, res, rr, store.ReconcileTimedOut, fmt.Sprintf("source %s did not reconcile within %s", src, fluxspec.ReconcileTimeout(spec)), "")
@@ -136,6 +146,9 @@ func (w *ReconcileResourceWorker) step(kctx, ctx context.Context, tx pgx.Tx, cl 
 		return errSnooze
 
 	case store.ReconcileRequested:
+		if rr.Token == "" {
+			return w.follow(kctx, ctx, tx, cl, res, spec, rr)
+		}
 		p, err := flux.ReadProgress(kctx, cl.Client, ref, rr.Token)
 		if err != nil {
 			return err
