@@ -2,6 +2,7 @@ package flux
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/fluxcd/pkg/apis/meta"
@@ -85,7 +86,7 @@ func Observe(u *unstructured.Unstructured) Observation {
 		o.Status = StatusReconciling
 	case ready.Status == metav1.ConditionTrue:
 		o.Status = StatusReady
-	case ready.Status == metav1.ConditionFalse && !progressingReasons[ready.Reason]:
+	case ready.Status == metav1.ConditionFalse && !progressingReasons[ready.Reason] && !waitsForArtifact(ready):
 		o.Status = StatusFailed
 	default:
 		o.Status = StatusReconciling
@@ -96,6 +97,16 @@ func Observe(u *unstructured.Unstructured) Observation {
 	o.readRevisions(u)
 	o.readTimes(u)
 	return o
+}
+
+// waitsForArtifact tells whether Ready=False says the object waits for its source's artifact:
+// kustomize-controller's "Source artifact not found, retrying in 30s" for a source that has
+// not produced one yet (a GitRepository created with its Kustomization), and the controllers'
+// "artifact not found" while source-controller replaces it. The controllers requeue these
+// after --requeue-dependency, as for a dependency that is not ready, and so does fluxbridge:
+// waiting, not failed. A source that cannot fetch reports its own failure.
+func waitsForArtifact(ready *metav1.Condition) bool {
+	return ready.Reason == meta.ArtifactFailedReason && strings.Contains(strings.ToLower(ready.Message), "artifact not found")
 }
 
 func condition(conds []metav1.Condition, t string) *metav1.Condition {

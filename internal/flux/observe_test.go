@@ -27,6 +27,11 @@ func cond(typ, status, reason string) map[string]any {
 		"lastTransitionTime": "2026-11-27T01:00:00Z"}
 }
 
+func withMessage(c map[string]any, msg string) map[string]any {
+	c["message"] = msg
+	return c
+}
+
 func TestObserveFollowsKstatus(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -42,6 +47,10 @@ func TestObserveFollowsKstatus(t *testing.T) {
 		{"ready but reconciling again", obj("HelmRelease", 2, false, map[string]any{"observedGeneration": int64(2), "conditions": []any{cond("Ready", "True", "UpgradeSucceeded"), cond("Reconciling", "True", "Progressing")}}), flux.StatusReconciling},
 		{"stalled", obj("GitRepository", 1, false, map[string]any{"observedGeneration": int64(1), "conditions": []any{cond("Ready", "Unknown", "Progressing"), cond("Stalled", "True", "InvalidURL")}}), flux.StatusFailed},
 		{"unknown ready", obj("GitRepository", 1, false, map[string]any{"observedGeneration": int64(1), "conditions": []any{cond("Ready", "Unknown", "Progressing")}}), flux.StatusReconciling},
+		{"waiting for the source's artifact", obj("Kustomization", 1, false, map[string]any{"observedGeneration": int64(1), "conditions": []any{
+			withMessage(cond("Ready", "False", "ArtifactFailed"), "Source artifact not found, retrying in 30s")}}), flux.StatusReconciling},
+		{"path missing at the artifact", obj("Kustomization", 1, false, map[string]any{"observedGeneration": int64(1), "conditions": []any{
+			withMessage(cond("Ready", "False", "ArtifactFailed"), "kustomization path not found: stat /tmp/k/clusters/dev: no such file or directory")}}), flux.StatusFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
