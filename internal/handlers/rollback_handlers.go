@@ -44,7 +44,8 @@ func appParam(r *http.Request) (string, error) {
 
 // listRollbackTargets answers GET …/environments/{env}/apps/{app}/rollback-targets: every
 // successful deployment with its commit (R11.1) that the app can be rolled back to (R11.2),
-// newest first, and the app's lock.
+// newest first, and the app's lock: the app's own deployments, and the Git pushes that changed
+// its directory (appTargets).
 func (h *Handler) listRollbackTargets(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	limit := p.limit()
@@ -57,11 +58,15 @@ func (h *Handler) listRollbackTargets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, db, sc := r.Context(), h.store.Pool(), scopeOf(r)
-	ds, err := h.store.RestorableDeployments(ctx, db, sc.Env.ID, app, limit)
+	ds, err := h.store.RestorableDeployments(ctx, db, sc.Env.ID, app, min(4*limit, maxTargetScan))
+	if err == nil {
+		ds, err = h.appTargets(ctx, sc, app, ds)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	ds = ds[:min(len(ds), limit)]
 	resp := rollbackTargetsResp{App: app, Items: make([]rollbackTarget, 0, len(ds))}
 	for i := range ds {
 		subject, _, _ := strings.Cut(ds[i].CommitMessage, "\n")
