@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -236,7 +237,10 @@ func (h *Handler) previewGitopsDeployment(ctx context.Context, r *http.Request, 
 	if err != nil {
 		return nil, gitError(err, t)
 	}
-	changes := jobs.AppChanges(t.appDir(q.Form.App), files)
+	changes, err := jobs.DeployChanges(t.appDir(q.Form.App), t.namespace, files)
+	if err != nil {
+		return nil, formError(err)
+	}
 	p, err := h.git.Preview(ctx, repo, changes)
 	if err != nil {
 		return nil, gitError(err, t)
@@ -246,7 +250,7 @@ func (h *Handler) previewGitopsDeployment(ctx context.Context, r *http.Request, 
 		resp.Changed = []string{}
 	}
 	for _, c := range changes {
-		if !c.Delete {
+		if !c.Delete && (!c.Create || slices.Contains(resp.Changed, c.Path)) {
 			resp.Files = append(resp.Files, previewFile{Path: c.Path, Content: string(gitops.Mark(c.Content))})
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -189,31 +188,15 @@ func (w *CommitPushWorker) prepare(ctx context.Context, job *river.Job[CommitPus
 	if err != nil {
 		return nil, permanent(fmt.Errorf("render: %w", err))
 	}
-	p.changes = AppChanges(p.spec.Path, files)
+	if p.changes, err = DeployChanges(p.spec.Path, p.spec.Namespace, files); err != nil {
+		return nil, permanent(err)
+	}
 	for _, c := range p.changes {
-		if !c.Delete {
+		if !c.Delete && !c.Create {
 			p.files = append(p.files, c.Path)
 		}
 	}
 	return p, nil
-}
-
-// AppChanges turns an app's rendered files into the changes that make dir hold exactly them:
-// a write per file, and a delete of every other file the renderer may write (a web-app's
-// ingress when it becomes a microservice); deleting a missing file is a no-op.
-func AppChanges(dir string, files []manifest.File) []gitops.Change {
-	written := map[string]bool{}
-	var out []gitops.Change
-	for _, f := range files {
-		out = append(out, gitops.Change{Path: path.Join(dir, f.Name), Content: f.Content})
-		written[f.Name] = true
-	}
-	for _, name := range manifest.FileNames() {
-		if !written[name] {
-			out = append(out, gitops.Change{Path: path.Join(dir, name), Delete: true})
-		}
-	}
-	return out
 }
 
 // message describes the push, comparing with prev, what was last pushed to the same path (nil

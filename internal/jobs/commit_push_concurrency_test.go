@@ -111,6 +111,6 @@ func Test50ConcurrentDeploys(t *testing.T) {
 	require.Len(t, shas, n, "every deploy has its own commit")
 	require.EqualValues(t, n, pushes.Load(), "the push lock serialised the pushes: none lost a race and retried")
 	ls := f.srv.git(t, "ls-tree", "-d", "--name-only", "main", "apps/production/")
-	require.Len(t, strings.Fields(ls), n, "every app's directory is there")
+	require.Len(t, strings.Fields(ls), n+1, "every app's directory is there, and the namespaces' they share")
 	require.Equal(t, n, strings.Count(f.srv.git(t, "log", "--format=%s", "main"), ": new microservice"))
 }

@@ -141,6 +141,37 @@ func TestProposeFluxConfig(t *testing.T) {
 	require.Contains(t, string(y), "wait: true")
 }
 
+// TestRenderNamespace: the same bytes for every app of a namespace, a Namespace Flux never
+// prunes, and a reserved app name.
+func TestRenderNamespace(t *testing.T) {
+	t.Parallel()
+	a, err := RenderNamespace("shop-prod")
+	require.NoError(t, err)
+	b, err := RenderNamespace("shop-prod")
+	require.NoError(t, err)
+	require.Equal(t, a, b)
+	require.Equal(t, `apiVersion: v1
+kind: Namespace
+metadata:
+  annotations:
+    kustomize.toolkit.fluxcd.io/prune: disabled
+  labels:
+    app.kubernetes.io/managed-by: fluxbridge
+  name: shop-prod
+spec: {}
+`, string(a))
+	require.Equal(t, "clusters/prod/namespaces/shop-prod.yaml", NamespacePath("clusters/prod", "shop-prod"))
+	require.Equal(t, "namespaces/shop-prod.yaml", NamespacePath("", "shop-prod"))
+	_, err = RenderNamespace("Shop")
+	require.Error(t, err)
+
+	f := webForm()
+	f.App = NamespacesDir
+	var fe *FieldError
+	require.ErrorAs(t, f.Validate(KindWebApp), &fe)
+	require.Equal(t, "app", fe.Field)
+}
+
 func ptr64(v int64) *int64 { return &v }
 
 func TestRenderImageSetter(t *testing.T) {

@@ -117,6 +117,8 @@ func checkApp(app, kind string, partial bool) error {
 		return fieldErr("app", "%q must be a single name, not a path", app)
 	case strings.Contains(app, ".."):
 		return fieldErr("app", "%q must not contain \"..\"", app)
+	case app == NamespacesDir:
+		return fieldErr("app", "%q is the directory of the environment's Namespace files; choose another name", app)
 	}
 	if msgs := validation.IsDNS1123Label(app); len(msgs) > 0 {
 		return fieldErr("app", "%q is not a DNS label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most %d characters)", app, maxAppLen)
