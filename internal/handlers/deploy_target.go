@@ -12,7 +12,8 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
-// fluxNamespace is where fluxbridge proposes Kustomizations and expects the GitRepository.
+// fluxNamespace is where a first deploy creates the environment's GitRepository and
+// Kustomization, and where image automation objects go.
 const fluxNamespace = "flux-system"
 
 // deployTarget is where a deploy to an environment goes in Git, and which Flux Kustomization
@@ -28,23 +29,27 @@ const fluxNamespace = "flux-system"
 //     <project>-<environment>.
 //   - Kustomization: the one named by the environment's gitops_config.kustomization, else the
 //     environment's only Kustomization, else the one of several whose config.path is the
-//     directory. With none, the deploy creates a gitops_resources row for the Kustomization
-//     fluxbridge proposes (wait, timeout, retry interval, prune), marked "proposed" until the
-//     Kubernetes integration creates the object in the cluster.
+//     directory. With none, the first deploy bootstraps the environment (env_bootstrap.go):
+//     a GitRepository for the branch unless the cluster has one, and the Kustomization,
+//     named <project>-<environment> in flux-system unless gitops_config.kustomization
+//     names it.
 type deployTarget struct {
 	repo      *store.Repository
 	branch    string
 	dir       string // the environment's directory; "" is the repository root
 	namespace string
-	// kustomization is the existing row, or nil when the deploy proposes one.
+	// kustomization is the existing row, or nil when the deploy creates one.
 	kustomization *store.Resource
 	kustName      string
 	kustNamespace string
-	flux          manifest.FluxConfig
 }
 
 // appDir is the app's directory in the repository.
 func (t *deployTarget) appDir(app string) string { return path.Join(t.dir, app) }
+
+// fluxPath is the environment's directory as a Kustomization's path: "./"-prefixed, as Flux
+// writes it.
+func (t *deployTarget) fluxPath() string { return "./" + t.dir }
 
 // renderOptions are the manifest options of a deploy of form: the namespace, and the app's
 // ImagePolicy when the form asks for image automation.
@@ -108,7 +113,6 @@ func (h *Handler) resolveTarget(ctx context.Context, db store.DBTX, sc *reqScope
 	if !nameRE.MatchString(t.namespace) {
 		return nil, errBadRequest("namespace", "%q is not a valid namespace; set namespace in the form or the environment's gitops_config.namespace", t.namespace)
 	}
-	t.flux = manifest.ProposeFluxConfig(t.dir, manifest.SourceRef{Kind: "GitRepository", Name: t.repo.Name, Namespace: fluxNamespace})
 	return t, h.findKustomization(ctx, db, sc, ec, t)
 }
 
@@ -147,7 +151,8 @@ func (h *Handler) envRepository(ctx context.Context, db store.DBTX, sc *reqScope
 	return repo, nil
 }
 
-// findKustomization fills t with the environment's Kustomization, or with the proposed one.
+// findKustomization fills t with the environment's Kustomization, or with the name of the one
+// a first deploy creates.
 func (h *Handler) findKustomization(ctx context.Context, db store.DBTX, sc *reqScope, ec store.EnvGitops, t *deployTarget) error {
 	t.kustName, t.kustNamespace = sc.Project.Slug+"-"+sc.Env.Name, fluxNamespace
 	if k := ec.Kustomization; k != nil && k.Name != "" {
@@ -171,45 +176,24 @@ func (h *Handler) findKustomization(ctx context.Context, db store.DBTX, sc *reqS
 			Path string `json:"path"`
 		}
 		_ = json.Unmarshal(k.Config, &c)
-		if path.Clean("./"+c.Path) == path.Clean(t.flux.Path) {
+		if path.Clean("./"+c.Path) == path.Clean(t.fluxPath()) {
 			byPath = append(byPath, k)
 		}
 	}
 	switch {
 	case ec.Kustomization != nil && ec.Kustomization.Name != "":
-		return nil // named but not there yet: proposed under that name
+		return nil // named but not there yet: a first deploy creates it under that name
 	case len(all) == 1:
 		t.kustomization = &all[0]
 	case len(byPath) == 1:
 		t.kustomization = byPath[0]
 	case len(all) > 1:
-		return errConflictf("gitops_config.kustomization", "environment %s has %d Kustomizations; name the one that applies %s in gitops_config.kustomization", sc.Env.Name, len(all), t.flux.Path)
+		return errConflictf("gitops_config.kustomization", "environment %s has %d Kustomizations; name the one that applies %s in gitops_config.kustomization", sc.Env.Name, len(all), t.fluxPath())
 	}
 	if t.kustomization != nil {
 		t.kustName, t.kustNamespace = t.kustomization.Name, t.kustomization.Namespace
 	}
 	return nil
-}
-
-// ensureKustomization returns the Kustomization row the deployment points to, creating the
-// proposed one when the environment has none.
-func (h *Handler) ensureKustomization(ctx context.Context, db store.DBTX, sc *reqScope, t *deployTarget) (*store.Resource, error) {
-	if t.kustomization != nil {
-		return t.kustomization, nil
-	}
-	cfg, _ := json.Marshal(struct {
-		manifest.FluxConfig
-		Proposed bool `json:"proposed"`
-	}{t.flux, true})
-	res, err := h.store.CreateResource(ctx, db, store.NewResource{
-		ProjectID: sc.Project.ID, EnvironmentID: &sc.Env.ID, RepositoryID: &t.repo.ID, Cluster: sc.Env.Cluster,
-		Kind: "Kustomization", Namespace: t.kustNamespace, Name: t.kustName, Config: cfg,
-	})
-	if c, ok := store.IsUniqueViolation(err); ok && c == "gitops_resources_cluster_kind_namespace_name_key" {
-		return nil, errConflictf("gitops_config.kustomization", "cluster %s already has a Kustomization %s/%s of another environment; name this environment's in gitops_config.kustomization",
-			sc.Env.Cluster, t.kustNamespace, t.kustName)
-	}
-	return res, err
 }
 
 // errConflictf is a 409 naming the configuration field at fault.

@@ -49,7 +49,8 @@ func TestDeployFromTheAPI(t *testing.T) {
 	require.Equal(t, head, b.git(t, "rev-parse", "main"), "a preview commits nothing")
 	k := p["kustomization"].(map[string]any)
 	require.Equal(t, "webapp-production", k["name"], "the environment's Kustomization row")
-	require.Contains(t, k["proposed_yaml"], "wait: true")
+	require.Equal(t, float64(b.seed.Kustomization.ID), k["id"])
+	require.Equal(t, false, k["created"])
 
 	status, created := b.call(t, http.MethodPost, "/environments/production/deployments", apiForm("1.4.2", 2))
 	require.Equal(t, http.StatusCreated, status, "%v", created)

@@ -7,11 +7,16 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/fluxbridge/fluxbridge/internal/approval"
+	"github.com/fluxbridge/fluxbridge/internal/flux"
+	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/manifest"
@@ -82,10 +87,15 @@ func formError(err error) error {
 // gitopsDeployResp is a created gitops-ui deployment, where it goes, and the approval request
 // holding it in an environment that requires approvals.
 type gitopsDeployResp struct {
-	Deployment    *store.Deployment `json:"deployment"`
-	Approval      *approvalView     `json:"approval,omitempty"`
-	Target        targetView        `json:"target"`
-	Kustomization kustomizationView `json:"kustomization"`
+	Deployment *store.Deployment `json:"deployment"`
+	Approval   *approvalView     `json:"approval,omitempty"`
+	Target     targetView        `json:"target"`
+	// Kustomization is the environment's Kustomization, and Source the GitRepository it reads
+	// when fluxbridge manages it; a first deploy creates them.
+	Kustomization fluxObjectView  `json:"kustomization"`
+	Source        *fluxObjectView `json:"source,omitempty"`
+	// Note says what people must do themselves, if anything.
+	Note string `json:"note,omitempty"`
 	// ImageAutomation names the app's image automation objects when the form asks for them.
 	ImageAutomation *imageAutomationView `json:"image_automation,omitempty"`
 }
@@ -100,15 +110,73 @@ type targetView struct {
 	Kind       string `json:"kind"`
 }
 
-// kustomizationView shows the Flux Kustomization that applies a deploy.
-type kustomizationView struct {
+// fluxObjectView shows a Flux object a deploy relies on: the environment's Kustomization, or
+// the GitRepository it reads.
+type fluxObjectView struct {
 	ID        int64  `json:"id,omitempty"`
+	Kind      string `json:"kind"`
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
-	// Proposed is true while fluxbridge proposes the object (no row existed before).
-	Proposed bool                `json:"proposed"`
-	Config   manifest.FluxConfig `json:"proposed_config"`
-	YAML     string              `json:"proposed_yaml,omitempty"`
+	// Created is true when the deploy creates the object: the environment had none.
+	Created bool            `json:"created"`
+	Config  json.RawMessage `json:"config"`
+	// YAML is the object as fluxbridge applies it (previews only).
+	YAML string `json:"yaml,omitempty"`
+}
+
+// views shows the environment's Flux objects; withYAML renders them as they are applied.
+func (f *envFlux) views(sc *reqScope, t *deployTarget, withYAML bool) (k fluxObjectView, src *fluxObjectView) {
+	k = objectView(sc, t, f.kust, f.newKust, withYAML)
+	if f.source != nil || f.newSource != nil {
+		s := objectView(sc, t, f.source, f.newSource, withYAML)
+		src = &s
+	}
+	return k, src
+}
+
+// objectView shows the row res, or the planned row nr before it is created; Created says
+// whether the deploy creates it (nr is set).
+func objectView(sc *reqScope, t *deployTarget, res *store.Resource, nr *store.NewResource, withYAML bool) fluxObjectView {
+	var id int64
+	o := nr
+	if res != nil {
+		id = res.ID
+		o = &store.NewResource{ProjectID: res.ProjectID, EnvironmentID: res.EnvironmentID, Cluster: res.Cluster,
+			Kind: res.Kind, Namespace: res.Namespace, Name: res.Name, Config: res.Config}
+	}
+	v := fluxObjectView{ID: id, Kind: o.Kind, Name: o.Name, Namespace: o.Namespace, Created: nr != nil, Config: o.Config}
+	if withYAML {
+		v.YAML = objectYAML(sc, t, o, id)
+	}
+	return v
+}
+
+// objectYAML renders a resource's object as the apply job builds it, `flux export` style; ""
+// when it cannot be built.
+func objectYAML(sc *reqScope, t *deployTarget, nr *store.NewResource, id int64) string {
+	spec, err := fluxspec.Decode(nr.Kind, nr.Config)
+	if err != nil {
+		return ""
+	}
+	ft := &fluxspec.Target{Namespace: nr.Namespace, Name: nr.Name, Cluster: nr.Cluster, ResourceID: id, Project: sc.Project.Slug,
+		Repo: &fluxspec.RepoSettings{URL: t.repo.URL, HasCredentials: t.repo.CredentialRef != ""}}
+	if nr.EnvironmentID != nil {
+		ft.Environment = sc.Env.Name
+		ft.Env, _ = fluxspec.ParseEnvSettings(sc.Env.GitopsConfig)
+	}
+	obj, err := fluxspec.Build(spec, ft)
+	if err != nil {
+		return ""
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return ""
+	}
+	y, err := flux.ExportYAML([]*unstructured.Unstructured{{Object: u}})
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(string(y), "---\n")
 }
 
 func (q *gitopsDeployReq) view(t *deployTarget, app string) targetView {
@@ -122,8 +190,21 @@ func (q *gitopsDeployReq) view(t *deployTarget, app string) targetView {
 // createGitopsDeployment records a gitops-ui deployment in tx and submits its commit_push job
 // through the environment's approval gate: enqueued at once, or held until enough people
 // approve (the deployment then waits in awaiting_approval). The rendered files are checked
-// here (a 400 names the field); the job pushes them. The Kustomization row is created when the
-// environment has none.
+// here (a 400 names the field); the job pushes them.
+//
+// A first deploy to an environment without a Kustomization bootstraps it in the same
+// transaction (envFlux): the GitRepository of the branch unless the cluster has one, and the
+// Kustomization applying the environment's directory. The Flux objects the deploy creates or
+// changes are applied by its commit_push job, in the transaction that records the push
+// (before the reconcile request), so:
+//
+//   - Flux first sees the environment with its directory in Git, as `flux bootstrap` pushes
+//     before it applies: a GitRepository fetched before the push would hand the new
+//     Kustomization a commit without the directory, a failure reported for nothing;
+//   - they go through the deploy's approval gate: in an environment that requires approvals
+//     the held job carries them, so nothing the deploy asks for reaches the cluster before
+//     the approvals do, not even a Kustomization that would apply whatever the directory
+//     already holds. The approvers read them in the request's summary.
 func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http.Request, q *gitopsDeployReq) (*gitopsDeployResp, *auditChange, error) {
 	sc := scopeOf(r)
 	t, err := h.resolveTarget(ctx, tx, sc, q.Form.Namespace)
@@ -138,11 +219,15 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	if err != nil {
 		return nil, nil, err
 	}
-	proposed := t.kustomization == nil
-	k, err := h.ensureKustomization(ctx, tx, sc, t)
+	ef, err := h.planEnvFlux(ctx, tx, sc, t)
 	if err != nil {
 		return nil, nil, err
 	}
+	apply, err := h.ensureEnvFlux(ctx, tx, ef)
+	if err != nil {
+		return nil, nil, err
+	}
+	k := ef.kust
 	// A pinned Kustomization reads a fixed commit: a deploy would be pushed but never applied.
 	if pin, err := h.store.PinningRollback(ctx, tx, k.ID); err == nil {
 		return nil, nil, errConflictf("environment", "%s is pinned to commit %.12s by rollback %d of %s: unlock %s first (POST …/apps/%s/unlock)",
@@ -150,9 +235,12 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, err
 	}
-	ia, err := h.syncImageAutomation(ctx, tx, sc, t, k, q.Form)
+	ia, iaApply, err := h.syncImageAutomation(ctx, tx, sc, t, k, q.Form)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ef.managed {
+		apply = append(apply, iaApply...)
 	}
 	status := store.DeployPending
 	if g.Held() {
@@ -177,12 +265,19 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 		return nil, nil, err
 	}
 	summary := fmt.Sprintf("deploy %s %s to %s (gitops-ui: %s on %s of %s)", q.Form.App, imageOf(q.Form), sc.Env.Name, spec.Path, t.branch, t.repo.Name)
-	sub, err := g.Submit(ctx, tx, approval.TargetDeployment, d.ID, summary, jobs.CommitPushArgs{DeploymentID: d.ID}, nil)
+	if names := resourceNames(apply); names != "" {
+		summary += "; applies " + names + " in cluster " + sc.Env.Cluster
+	}
+	args := jobs.CommitPushArgs{DeploymentID: d.ID, Apply: carriedVersions(apply)}
+	sub, err := g.Submit(ctx, tx, approval.TargetDeployment, d.ID, summary, args, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	resp := &gitopsDeployResp{Deployment: d, Target: q.view(t, q.Form.App), ImageAutomation: ia,
-		Kustomization: kustomizationView{ID: k.ID, Name: k.Name, Namespace: k.Namespace, Proposed: proposed, Config: t.flux}}
+	resp := &gitopsDeployResp{Deployment: d, Target: q.view(t, q.Form.App), ImageAutomation: ia}
+	resp.Kustomization, resp.Source = ef.views(sc, t, false)
+	if !ef.managed && (ef.newKust != nil || ef.newSource != nil) {
+		resp.Note = fmt.Sprintf(webhookOnlyNote, sc.Env.Cluster)
+	}
 	if sub.Request != nil {
 		resp.Approval = &approvalView{ApprovalRequest: sub.Request, Votes: []store.Vote{}}
 	}
@@ -194,7 +289,28 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	if ia != nil {
 		details["image_automation"] = ia
 	}
+	if len(apply) > 0 {
+		details["apply_resource_ids"] = resourceIDs(apply)
+	}
 	return resp, &auditChange{TargetType: "deployment", TargetID: d.ID, After: d, Message: summary, Details: details}, nil
+}
+
+// resourceIDs lists the IDs of rs.
+func resourceIDs(rs []*store.Resource) []int64 {
+	out := make([]int64, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+// resourceNames names rs for an approver: "GitRepository flux-system/a, Kustomization …".
+func resourceNames(rs []*store.Resource) string {
+	names := make([]string, 0, len(rs))
+	for _, r := range rs {
+		names = append(names, r.Kind+" "+r.Namespace+"/"+r.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // previewResp is what a deploy would write, without writing it.
@@ -205,9 +321,13 @@ type previewResp struct {
 	Files []previewFile `json:"files"`
 	// Changed lists the paths the deploy would add, modify or delete; empty means a deploy
 	// would make no commit.
-	Changed       []string          `json:"changed"`
-	Diff          string            `json:"diff"`
-	Kustomization kustomizationView `json:"kustomization"`
+	Changed []string `json:"changed"`
+	Diff    string   `json:"diff"`
+	// Kustomization and Source are the environment's Flux objects as the deploy would find or
+	// create them, with their YAML.
+	Kustomization fluxObjectView  `json:"kustomization"`
+	Source        *fluxObjectView `json:"source,omitempty"`
+	Note          string          `json:"note,omitempty"`
 }
 
 // previewFile is one rendered file, as it would be committed (with the fluxbridge marker).
@@ -254,14 +374,14 @@ func (h *Handler) previewGitopsDeployment(ctx context.Context, r *http.Request, 
 			resp.Files = append(resp.Files, previewFile{Path: c.Path, Content: string(gitops.Mark(c.Content))})
 		}
 	}
-	k := kustomizationView{Name: t.kustName, Namespace: t.kustNamespace, Proposed: t.kustomization == nil, Config: t.flux}
-	if t.kustomization != nil {
-		k.ID = t.kustomization.ID
+	ef, err := h.planEnvFlux(ctx, h.store.Pool(), sc, t)
+	if err != nil {
+		return nil, err
 	}
-	if y, err := manifest.RenderKustomization(k.Name, k.Namespace, t.flux); err == nil {
-		k.YAML = string(y)
+	resp.Kustomization, resp.Source = ef.views(sc, t, true)
+	if !ef.managed && (ef.newKust != nil || ef.newSource != nil) {
+		resp.Note = fmt.Sprintf(webhookOnlyNote, sc.Env.Cluster)
 	}
-	resp.Kustomization = k
 	return resp, nil
 }
 

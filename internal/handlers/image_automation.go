@@ -34,8 +34,9 @@ type imageAutomationView struct {
 // by the semver range, and an ImageUpdateAutomation that commits the choice into the app's
 // directory through the environment's GitRepository, all named <project>-<env>-<app> in the
 // GitRepository's namespace (the ImagePolicy is the one the manifest's setter comment names);
-// without it, those objects are deleted. Changed objects are applied by their jobs.
-func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqScope, t *deployTarget, k *store.Resource, form manifest.Form) (*imageAutomationView, error) {
+// without it, those objects are deleted. It returns the objects it created or changed, whose
+// apply goes through the deploy's approval gate with the deploy.
+func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqScope, t *deployTarget, k *store.Resource, form manifest.Form) (*imageAutomationView, []*store.Resource, error) {
 	name := imageAutomationName(sc, form.App)
 	refs := []store.ObjectRef{
 		{Cluster: k.Cluster, Kind: fluxspec.KindImageRepository, Namespace: fluxNamespace, Name: name},
@@ -44,11 +45,11 @@ func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqSco
 	}
 	a := form.ImageAutomation
 	if a == nil {
-		return nil, h.deleteImageAutomation(ctx, tx, sc.Project.ID, refs)
+		return nil, nil, h.deleteImageAutomation(ctx, tx, sc.Project.ID, refs)
 	}
 	src, err := h.kustomizationSource(k)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	scan := a.ScanInterval
 	if scan == "" {
@@ -64,14 +65,14 @@ func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqSco
 		},
 	}
 	ids := make([]int64, len(refs))
-	var apply []int64
+	var apply []*store.Resource
 	for i, ref := range refs {
 		cfg, err := json.Marshal(configs[i])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := fluxspec.Decode(ref.Kind, cfg); err != nil {
-			return nil, specError(err)
+			return nil, nil, specError(err)
 		}
 		res, err := h.store.LockResourceByRef(ctx, tx, ref)
 		switch {
@@ -81,27 +82,26 @@ func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqSco
 				Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Config: cfg,
 			})
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			apply = append(apply, res.ID)
+			apply = append(apply, res)
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		case res.ProjectID != sc.Project.ID:
-			return nil, errConflictf("image_automation", "cluster %s already has a %s %s/%s of another project", ref.Cluster, ref.Kind, ref.Namespace, ref.Name)
+			return nil, nil, errConflictf("image_automation", "cluster %s already has a %s %s/%s of another project", ref.Cluster, ref.Kind, ref.Namespace, ref.Name)
 		case res.ApplyStatus == store.ApplyDeleting:
-			return nil, errConflictf("image_automation", "%s %s/%s is still being deleted; deploy again in a moment", ref.Kind, ref.Namespace, ref.Name)
+			return nil, nil, errConflictf("image_automation", "%s %s/%s is still being deleted; deploy again in a moment", ref.Kind, ref.Namespace, ref.Name)
 		case !sameJSON(res.Config, cfg):
 			if res, err = h.store.UpdateResourceConfig(ctx, tx, res.ID, cfg, &t.repo.ID); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			apply = append(apply, res.ID)
+			apply = append(apply, res)
+		case h.unapplied(ctx, tx, res):
+			apply = append(apply, res) // changed by a deploy that was never pushed
 		}
 		ids[i] = res.ID
 	}
-	if err := jobs.EnqueueApplyTx(ctx, h.river, tx, apply...); err != nil {
-		return nil, err
-	}
-	return &imageAutomationView{ImageRepository: ids[0], ImagePolicy: ids[1], ImageUpdateAutomation: ids[2]}, nil
+	return &imageAutomationView{ImageRepository: ids[0], ImagePolicy: ids[1], ImageUpdateAutomation: ids[2]}, apply, nil
 }
 
 // kustomizationSource returns the name of the GitRepository the environment's Kustomization

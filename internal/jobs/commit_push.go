@@ -19,8 +19,12 @@ import (
 )
 
 // CommitPushArgs asks the worker to render a gitops-ui deployment's form into Git and push it.
+// Apply lists the Flux objects the deploy created or changed whose apply waits for the push:
+// in an environment that requires approvals they are held with it, so nothing the deploy asks
+// for reaches the cluster before the approvals do.
 type CommitPushArgs struct {
-	DeploymentID int64 `json:"deployment_id"`
+	DeploymentID int64             `json:"deployment_id"`
+	Apply        []ResourceVersion `json:"apply,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -148,6 +152,7 @@ type pushPlan struct {
 	repo      gitops.Repo
 	files     []string
 	changes   []gitops.Change
+	apply     []ResourceVersion // applies carried by the job
 }
 
 // prepare loads the deployment's rows and credentials and renders its files.
@@ -196,6 +201,7 @@ func (w *CommitPushWorker) prepare(ctx context.Context, job *river.Job[CommitPus
 			p.files = append(p.files, c.Path)
 		}
 	}
+	p.apply = job.Args.Apply
 	return p, nil
 }
 
@@ -246,7 +252,8 @@ func (w *CommitPushWorker) alreadyApplied(ctx context.Context, p *pushPlan, head
 	return err == nil && ok
 }
 
-// record stores the push outcome, its audit row and the after-push hook in one transaction.
+// record stores the push outcome, its audit row, the applies the job carries and the after-push
+// hook in one transaction.
 func (w *CommitPushWorker) record(ctx context.Context, d *store.Deployment, p *pushPlan, o store.PushOutcome) error {
 	return w.Store.WithTx(ctx, func(tx pgx.Tx) error {
 		ok, err := w.Store.RecordPush(ctx, tx, d.ID, o)
@@ -261,6 +268,9 @@ func (w *CommitPushWorker) record(ctx context.Context, d *store.Deployment, p *p
 			TargetType: "deployment", TargetID: fmt.Sprint(d.ID), ProjectID: &d.ProjectID, EnvironmentID: &d.EnvironmentID,
 			Cluster: p.env.Cluster, Message: o.Message, Details: details,
 		}); err != nil {
+			return err
+		}
+		if err := EnqueueCarriedApplyTx(ctx, tx, w.Store, p.apply); err != nil {
 			return err
 		}
 		if w.AfterPush != nil {

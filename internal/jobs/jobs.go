@@ -83,7 +83,7 @@ func Register(workers *river.Workers, d Deps) error {
 		d.ReconcilePoll = DefaultReconcilePoll
 	}
 	if d.AfterPush == nil && d.Clusters != nil {
-		d.AfterPush = ReconcileOnPush(d.Store)
+		d.AfterPush = ReconcileOnPush(d.Store, d.Clusters)
 	}
 	kd := kubeDeps{Store: d.Store, Clusters: d.Clusters, Secrets: d.Secrets, Poll: d.ReconcilePoll,
 		Alerts: &AlertWirer{Store: d.Store, Clusters: d.Clusters, Targets: d.AlertTargets}}

@@ -137,3 +137,39 @@ func EnqueueApplyTx(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, id
 	}
 	return nil
 }
+
+// ResourceVersion names one spec version of a resource: a change whose apply a job carries.
+type ResourceVersion struct {
+	ResourceID  int64 `json:"resource_id"`
+	SpecVersion int64 `json:"spec_version"`
+}
+
+// EnqueueCarriedApplyTx enqueues in tx an apply of each carried version that is still its
+// resource's current one and not yet in the cluster. A version a later change replaced is
+// left to that change's own job, which its own approvals release: a job never applies
+// settings it did not carry. The River client comes from ctx (a running job's).
+func EnqueueCarriedApplyTx(ctx context.Context, tx pgx.Tx, st *store.Store, carried []ResourceVersion) error {
+	var ids []int64
+	for _, c := range carried {
+		res, err := st.LockResourceByID(ctx, tx, c.ResourceID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if res.SpecVersion != c.SpecVersion || res.ApplyStatus == store.ApplyDeleting ||
+			res.AppliedSpecVersion >= res.SpecVersion && res.ApplyStatus == store.ApplyApplied {
+			continue
+		}
+		ids = append(ids, res.ID)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("enqueue apply: %w", err)
+	}
+	return EnqueueApplyTx(ctx, rc, tx, ids...)
+}

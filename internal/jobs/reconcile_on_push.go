@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
@@ -17,10 +18,11 @@ import (
 // it Flux finds the commit on its next interval. A Kustomization that is not in the cluster
 // yet (its first apply is on its way) is requested all the same: the reconcile job retries
 // until the object exists. It leaves alone a deployment whose commit Flux already applied, a
-// Kustomization fluxbridge cannot build (a proposed one), a suspended one, an environment that
-// syncs only on request, and an environment with gitops_config.reconcileOnDeploy false; a
-// reconcile with source that has not started yet is joined.
-func ReconcileOnPush(st *store.Store) AfterPushFunc {
+// Kustomization in a cluster fluxbridge does not manage (webhook only: nobody could request
+// it), a suspended one, an environment that syncs only on request, and an environment with
+// gitops_config.reconcileOnDeploy false; a reconcile with source that has not started yet is
+// joined.
+func ReconcileOnPush(st *store.Store, clusters *cluster.Registry) AfterPushFunc {
 	return func(ctx context.Context, tx pgx.Tx, d *store.Deployment) error {
 		if d.GitopsResourceID == nil || d.Status != store.DeployPushed {
 			return nil
@@ -32,7 +34,10 @@ func ReconcileOnPush(st *store.Store) AfterPushFunc {
 		if !fluxspec.IsApplier(res.Kind) || res.Suspended || res.ApplyStatus == store.ApplyDeleting {
 			return nil
 		}
-		if _, err := fluxspec.Decode(res.Kind, res.Config); err != nil {
+		if clusters == nil {
+			return nil
+		}
+		if _, err := clusters.Get(res.Cluster); err != nil {
 			return nil
 		}
 		env, err := st.EnvironmentByID(ctx, tx, d.EnvironmentID)

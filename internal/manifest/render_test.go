@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -128,17 +129,15 @@ func TestDefaultsNeverContradictTheForm(t *testing.T) {
 	require.Equal(t, "50m", r.Requests["cpu"], "a default request above the limit is lowered to it")
 }
 
-func TestProposeFluxConfig(t *testing.T) {
+func TestProposedFluxIsValidFluxSpelling(t *testing.T) {
 	t.Parallel()
-	c := ProposeFluxConfig("clusters/prod/apps", SourceRef{Kind: "GitRepository", Name: "fleet", Namespace: "flux-system"})
-	require.Equal(t, "./clusters/prod/apps", c.Path)
-	require.True(t, c.Wait)
-	y, err := RenderKustomization("shop-prod", "flux-system", c)
-	require.NoError(t, err)
-	require.Contains(t, string(y), "apiVersion: kustomize.toolkit.fluxcd.io/v1")
-	require.Contains(t, string(y), "retryInterval: 1m0s")
-	require.Contains(t, string(y), "timeout: 5m0s")
-	require.Contains(t, string(y), "wait: true")
+	d := ProposedFlux()
+	for _, v := range []string{d.GitInterval, d.Interval, d.RetryInterval, d.Timeout} {
+		_, err := time.ParseDuration(v)
+		require.NoError(t, err, v)
+	}
+	require.True(t, d.Wait)
+	require.True(t, d.Prune)
 }
 
 // TestRenderNamespace: the same bytes for every app of a namespace, a Namespace Flux never
