@@ -261,3 +261,15 @@ func (e *Env) Apply(ctx context.Context, obj client.Object, fieldOwner string) e
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
 	return nil
 }
+
+// InstallCRDs installs the CRD manifests at paths (files or directories) on a running Env, as
+// an upgrade of Flux adding components would, and waits until they are served.
+func (e *Env) InstallCRDs(paths ...string) error {
+	_, err := envtest.InstallCRDs(e.Config, envtest.CRDInstallOptions{
+		Paths: paths, ErrorIfPathMissing: true, MaxTime: startTimeout, PollInterval: crdPollInterval,
+	})
+	if err != nil {
+		return fmt.Errorf("install CRDs: %w", err)
+	}
+	return nil
+}

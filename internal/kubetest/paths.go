@@ -35,20 +35,8 @@ func repoRoot() (string, error) {
 // resolveDirs fills in the defaults of AssetsDir and CRDDir and checks that
 // the files Start needs are there.
 func (o *Options) resolveDirs() error {
-	if o.AssetsDir == "" {
-		o.AssetsDir = os.Getenv(assetsEnv)
-	}
-	if o.AssetsDir == "" || o.CRDDir == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return err
-		}
-		if o.AssetsDir == "" {
-			o.AssetsDir = filepath.Join(root, "bin", "kube")
-		}
-		if o.CRDDir == "" {
-			o.CRDDir = filepath.Join(root, "bin", "crds")
-		}
+	if err := o.defaultDirs(); err != nil {
+		return err
 	}
 	if err := requireFiles(o.AssetsDir, "make kube-assets", "etcd", "kube-apiserver"); err != nil {
 		return err
@@ -66,6 +54,26 @@ func (o *Options) resolveDirs() error {
 	return nil
 }
 
+// defaultDirs fills in the defaults of AssetsDir and CRDDir.
+func (o *Options) defaultDirs() error {
+	if o.AssetsDir == "" {
+		o.AssetsDir = os.Getenv(assetsEnv)
+	}
+	if o.AssetsDir == "" || o.CRDDir == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return err
+		}
+		if o.AssetsDir == "" {
+			o.AssetsDir = filepath.Join(root, "bin", "kube")
+		}
+		if o.CRDDir == "" {
+			o.CRDDir = filepath.Join(root, "bin", "crds")
+		}
+	}
+	return nil
+}
+
 // requireFiles checks that dir holds every one of names, and otherwise
 // returns an error telling the user which make target builds them.
 func requireFiles(dir, makeTarget string, names ...string) error {
@@ -78,4 +86,14 @@ func requireFiles(dir, makeTarget string, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// DefaultCRDDir returns the directory Start installs the CRDs from when Options.CRDDir is
+// empty: bin/crds at the repository root.
+func DefaultCRDDir() (string, error) {
+	var o Options
+	if err := o.defaultDirs(); err != nil {
+		return "", err
+	}
+	return o.CRDDir, nil
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,7 +38,18 @@ import (
 const (
 	syncWorkers   = 2               // queue workers per cluster
 	retryLeaderIn = 5 * time.Second // after a failed attempt to connect or take the lock
+	// rediscoverEvery is how often a leader asks the cluster which Flux kinds it serves: CRDs
+	// installed later (Flux's image automation, say, or Flux itself upgraded) are watched from
+	// the next look on.
+	rediscoverEvery = 30 * time.Second
 )
+
+// errNoFluxKinds is discovery's answer for a cluster without Flux.
+var errNoFluxKinds = errors.New("no Flux kinds served (are the Flux CRDs installed?)")
+
+// errKindsChanged ends a cluster's watch whose served Flux kinds changed, to start it again
+// on the new set without giving up the leadership.
+var errKindsChanged = errors.New("the Flux kinds served changed")
 
 // Deps are what the watch needs.
 type Deps struct {
@@ -51,6 +63,9 @@ type Deps struct {
 	// OnLeader, if set, is called when this process starts or stops leading a cluster's watch
 	// (for tests and metrics).
 	OnLeader func(cluster string, leading bool)
+	// Rediscover is how often the leader looks for Flux kinds the cluster started or stopped
+	// serving; default rediscoverEvery.
+	Rediscover time.Duration
 }
 
 // Run watches every cluster until ctx ends. It returns only then.
@@ -83,7 +98,13 @@ func runCluster(ctx context.Context, d Deps, c *cluster.Cluster) {
 			d.OnLeader(c.Name, true)
 		}
 		lctx, cancel := l.hold(ctx)
-		err = watchCluster(lctx, d, c, log)
+		for {
+			err = watchCluster(lctx, d, c, log)
+			if !errors.Is(err, errKindsChanged) {
+				break
+			}
+			log.Info().Msg("Flux kinds served changed; watching the new set")
+		}
 		cancel()
 		l.release(ctx)
 		if d.OnLeader != nil {
@@ -147,7 +168,9 @@ func watchCluster(ctx context.Context, d Deps, c *cluster.Cluster, log zerolog.L
 			return fmt.Errorf("handler for %s: %w", gvk.Kind, err)
 		}
 	}
-	errc := make(chan error, 1)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	errc := make(chan error, 2)
 	go func() { errc <- ca.Start(ctx) }()
 	s := &syncer{store: d.Store, cluster: c.Name, isAncestor: d.IsAncestor}
 	var wg sync.WaitGroup
@@ -159,16 +182,45 @@ func watchCluster(ctx context.Context, d Deps, c *cluster.Cluster, log zerolog.L
 			}
 		}()
 	}
+	go func() { errc <- watchKinds(ctx, d, c, gvks) }()
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
 	q.ShutDown()
 	wg.Wait()
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case errors.Is(err, errKindsChanged):
+		return err
+	case err != nil && ctx.Err() == nil:
 		return fmt.Errorf("cache of cluster %s stopped: %w", c.Name, err)
 	}
 	return nil
+}
+
+// watchKinds looks at the cluster's served Flux kinds every d.Rediscover until ctx ends, and
+// returns errKindsChanged when they differ from watched. A failed look is retried at the next
+// tick: an apiserver that does not answer discovery is the informers' problem to report. A
+// cluster that serves none any more (Flux uninstalled) changed too; its watch then waits for
+// Flux to come back as one that never had it does.
+func watchKinds(ctx context.Context, d Deps, c *cluster.Cluster, watched []schema.GroupVersionKind) error {
+	every := d.Rediscover
+	if every <= 0 {
+		every = rediscoverEvery
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		gvks, err := servedKinds(c)
+		if errors.Is(err, errNoFluxKinds) || err == nil && !slices.Equal(gvks, watched) {
+			return errKindsChanged
+		}
+	}
 }
 
 // processNext syncs one queued object; false when the queue is shut down.
@@ -229,7 +281,7 @@ func servedKinds(c *cluster.Cluster) ([]schema.GroupVersionKind, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no Flux kinds served (are the Flux CRDs installed?)")
+		return nil, errNoFluxKinds
 	}
 	return out, nil
 }
