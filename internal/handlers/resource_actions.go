@@ -120,11 +120,7 @@ func (h *Handler) listReconciles(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	id := p.id("id")
 	limit := p.limit()
-	if p.err != nil {
-		h.fail(w, r, p.err)
-		return
-	}
-	res, err := h.ownResource(r, id)
+	res, err := h.ownResource(r, &p, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -137,8 +133,12 @@ func (h *Handler) listReconciles(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page[store.ReconcileRequest]{Items: items})
 }
 
-// ownResource reads a resource of the scoped project; another project's is a 404.
-func (h *Handler) ownResource(r *http.Request, id int64) (*store.Resource, error) {
+// ownResource reads the resource the path's id names, once the request's parameters in p
+// parsed (their error first): one of the scoped project's; another project's is a 404.
+func (h *Handler) ownResource(r *http.Request, p *params, id int64) (*store.Resource, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
 	res, err := h.store.ResourceByID(r.Context(), h.store.Pool(), id)
 	if err != nil || res.ProjectID != scopeOf(r).projectID() {
 		return nil, errNotFound("gitops resource %d: not found", id)

@@ -35,11 +35,7 @@ const detailHistory = 10
 func (h *Handler) getResourceDetail(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	id := p.id("id")
-	if p.err != nil {
-		h.fail(w, r, p.err)
-		return
-	}
-	res, err := h.ownResource(r, id)
+	res, err := h.ownResource(r, &p, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -69,11 +65,7 @@ func (h *Handler) getResourceYAML(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	id := p.id("id")
 	format := p.oneOf("format", "yaml", "json")
-	if p.err != nil {
-		h.fail(w, r, p.err)
-		return
-	}
-	res, err := h.ownResource(r, id)
+	res, err := h.ownResource(r, &p, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -126,11 +118,7 @@ func (h *Handler) listHistory(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	id := p.id("id")
 	before, limit := p.int64("before"), p.limit()
-	if p.err != nil {
-		h.fail(w, r, p.err)
-		return
-	}
-	res, err := h.ownResource(r, id)
+	res, err := h.ownResource(r, &p, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
