@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -140,8 +141,11 @@ func (h *Handler) ownResource(r *http.Request, p *params, id int64) (*store.Reso
 		return nil, p.err
 	}
 	res, err := h.store.ResourceByID(r.Context(), h.store.Pool(), id)
-	if err != nil || res.ProjectID != scopeOf(r).projectID() {
+	switch {
+	case errors.Is(err, store.ErrNotFound) || err == nil && res.ProjectID != scopeOf(r).projectID():
 		return nil, errNotFound("gitops resource %d: not found", id)
+	case err != nil:
+		return nil, err // the database's failure is a 500, not a missing resource
 	}
 	return res, nil
 }
