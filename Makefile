@@ -7,14 +7,19 @@ SHELL := /bin/bash
 
 BIN ?= $(CURDIR)/bin
 export GOFLAGS ?= -buildvcs=false
-# Build and test caches live under the ignored bin/, so a second `make test` on the same
-# checkout compiles nothing it compiled before.
-export GOCACHE ?= $(BIN)/go-build
+# Everything built once for every checkout lives outside the clone, so that a fresh clone
+# (CI's) compiles nothing a previous one compiled: Go's build cache stays where Go keeps it
+# (`go env GOCACHE`), and the rig's binaries (apiserver, etcd, kwok, the Flux controllers,
+# helm, the CRDs) go under $(CACHE_DIR), each in a directory keyed by a hash of the tools
+# module that pins its version. bin/kube, bin/crds and bin/flux link to them.
+CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fluxbridge
+# key: a short hash of the files named, so a version bump builds into a new directory.
+key = $(shell cat $(1) | sha256sum | cut -c1-12)
 
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 FUZZ_TIME     ?= 10s
 # Prerequisites of `make test`; the kube and Flux fragments in hack/ add theirs.
-TEST_DEPS     := $(BIN)/devenv
+TEST_DEPS     := $(BIN)/devenv rig-links
 
 # Fragments: the kube test rig, the Flux controllers, helm. Included before the rules below
 # so that their TEST_DEPS additions are seen by `test`.
@@ -23,7 +28,7 @@ TEST_DEPS     := $(BIN)/devenv
 # The end-to-end suite (internal/e2e) runs the Flux controllers against the kube rig. Under make
 # missing assets fail it rather than skip it; SKIP_E2E=1 leaves it out of `make test`.
 E2E_PKG  := ./internal/e2e
-E2E_DEPS := $(KUBE_BIN)/etcd $(KUBE_BIN)/kube-apiserver $(CRDS_DIR) $(FLUX_CONTROLLER_BINS)
+E2E_DEPS := $(KUBE_BIN)/etcd $(KUBE_BIN)/kube-apiserver $(CRDS_DIR) $(FLUX_CONTROLLER_BINS) rig-links
 E2E_ENV  := FLUXBRIDGE_E2E_REQUIRE=1 KUBEBUILDER_ASSETS=$(KUBE_BIN) FLUX_CRDS_DIR=$(CRDS_DIR) FLUX_BIN_DIR=$(FLUX_BIN)
 E2E_FLAGS ?= -count=1 -timeout 20m -v
 ifeq ($(SKIP_E2E),1)
@@ -98,7 +103,13 @@ ensure-postgres:
 		else echo "PostgreSQL server binaries not found: sudo apt-get install -y postgresql" >&2; exit 1; fi; \
 	fi
 
-## clean: remove built binaries (keeps bin/go-build, kube and Flux assets)
+## rig-links: point bin/kube, bin/crds and bin/flux at the cached rig (for `go test` run by hand)
+.PHONY: rig-links
+rig-links: $(KUBE_ASSETS) $(CRDS_DIR) $(FLUX_CONTROLLER_BINS)
+	@mkdir -p $(BIN); for l in kube:$(KUBE_BIN) crds:$(CRDS_DIR) flux:$(FLUX_BIN); do \
+		n=$(BIN)/$${l%%:*}; t=$${l#*:}; [ -L $$n ] || rm -rf $$n; ln -sfn $$t $$n; done
+
+## clean: remove built binaries (the cached rig under CACHE_DIR stays)
 .PHONY: clean
 clean:
 	rm -f $(BIN)/receiver $(BIN)/worker $(BIN)/devenv

@@ -11,7 +11,7 @@ FLUX_SOURCE_CONTROLLER_VERSION    := v1.9.6
 FLUX_KUSTOMIZE_CONTROLLER_VERSION := v1.9.6
 FLUX_HELM_CONTROLLER_VERSION      := v1.4.0
 
-FLUX_BIN         := $(BIN)/flux
+FLUX_BIN         := $(CACHE_DIR)/flux/$(call key,hack/flux/*-controller/go.mod)
 FLUX_CONTROLLERS := source-controller kustomize-controller helm-controller
 FLUX_CONTROLLER_BINS := $(addprefix $(FLUX_BIN)/,$(FLUX_CONTROLLERS))
 
@@ -26,7 +26,7 @@ FLUX_VERSION.source-controller    = $(FLUX_SOURCE_CONTROLLER_VERSION)
 FLUX_VERSION.kustomize-controller = $(FLUX_KUSTOMIZE_CONTROLLER_VERSION)
 FLUX_VERSION.helm-controller      = $(FLUX_HELM_CONTROLLER_VERSION)
 
-## flux-controllers: build source-, kustomize- and helm-controller into bin/flux/ (only those missing)
+## flux-controllers: build source-, kustomize- and helm-controller into the cache (only those missing)
 .PHONY: flux-controllers
 flux-controllers: $(FLUX_CONTROLLER_BINS)
 
@@ -46,7 +46,7 @@ $(FLUX_BIN)/%-controller: | $(FLUX_BIN)
 $(FLUX_BIN):
 	mkdir -p $@
 
-## flux-controllers-clean: remove the Flux controller binaries from bin/flux/
+## flux-controllers-clean: remove this version's cached Flux controller binaries
 .PHONY: flux-controllers-clean
 flux-controllers-clean:
 	rm -f $(FLUX_CONTROLLER_BINS)
@@ -57,7 +57,7 @@ FLUX_SMOKE_FLAGS ?=
 
 ## flux-smoke: run the Flux controllers as host processes on a throwaway apiserver; check apply + events
 .PHONY: flux-smoke
-flux-smoke: flux-controllers $(BIN)/kube/kube-apiserver $(BIN)/kube/etcd $(BIN)/crds
+flux-smoke: flux-controllers $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/etcd $(CRDS_DIR)
 	cd hack/flux/smoke && FLUX_SMOKE_REQUIRE=1 FLUX_BIN_DIR=$(FLUX_BIN) \
-		KUBEBUILDER_ASSETS=$(BIN)/kube FLUX_CRDS_DIR=$(BIN)/crds \
+		KUBEBUILDER_ASSETS=$(KUBE_BIN) FLUX_CRDS_DIR=$(CRDS_DIR) \
 		GOWORK=off go test -count=1 -v -timeout 10m . $(FLUX_SMOKE_FLAGS)

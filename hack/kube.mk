@@ -1,6 +1,6 @@
 # Kubernetes test rig: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kwok built from Go modules into bin/kube/, and the Flux
-# CRDs into bin/crds/. Both are built only when missing; `make kube-clean`
+# kube-scheduler and kwok built from Go modules into $(CACHE_DIR)/kube/<key>/
+# (bin/kube links there), and the Flux CRDs into $(CACHE_DIR)/crds/<key>/. Both are built only when missing; `make kube-clean`
 # removes them so that a version bump takes effect.
 #
 # The binaries come from the tools modules under hack/kube/ (one per program
@@ -23,9 +23,9 @@ CRDS_IMAGE_AUTOMATION_API_VERSION := v1.2.5
 KUBE_HACK := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))/kube
 CRDGEN_HACK := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))/crdgen
 
-KUBE_BIN       := $(BIN)/kube
-CRDS_DIR       := $(BIN)/crds
-CRDS_CONTROLLER_GEN := $(BIN)/crdgen/controller-gen
+KUBE_BIN       := $(CACHE_DIR)/kube/$(call key,$(KUBE_HACK)/*/go.mod)
+CRDS_CONTROLLER_GEN := $(CACHE_DIR)/crdgen/$(call key,$(CRDGEN_HACK)/go.mod)/controller-gen
+CRDS_DIR       := $(CACHE_DIR)/crds/$(shell { echo $(CRDS_SOURCE_CONTROLLER_VERSION) $(CRDS_KUSTOMIZE_CONTROLLER_VERSION) $(CRDS_HELM_CONTROLLER_VERSION) $(CRDS_NOTIFICATION_API_VERSION) $(CRDS_IMAGE_REFLECTOR_API_VERSION) $(CRDS_IMAGE_AUTOMATION_API_VERSION); cat $(CRDGEN_HACK)/go.mod; } | sha256sum | cut -c1-12)
 
 KUBE_PROGRAMS := etcd kube-apiserver kube-controller-manager kube-scheduler kwok
 KUBE_ASSETS   := $(addprefix $(KUBE_BIN)/,$(KUBE_PROGRAMS)) $(KUBE_BIN)/kwok-stages
@@ -69,18 +69,18 @@ KUBE_MOD_DIR_FN := mod_dir() { \
 	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p' <<<"$$out"; \
 }
 
-## kube-assets: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok into bin/kube/ (only those missing)
+## kube-assets: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok into the cache (only those missing)
 .PHONY: kube-assets
 kube-assets: $(KUBE_ASSETS)
 
-## crds: fetch and generate the Flux CRDs into bin/crds/ (only when missing)
+## crds: fetch and generate the Flux CRDs into the cache (only when missing)
 .PHONY: crds
 crds: $(CRDS_DIR)
 
 # make test runs tests against the real apiserver.
 TEST_DEPS += $(KUBE_ASSETS) $(CRDS_DIR)
 
-## kube-clean: remove bin/kube/, bin/crds/ and controller-gen
+## kube-clean: remove this version's cached kube binaries, CRDs and controller-gen
 .PHONY: kube-clean
 kube-clean:
 	rm -rf $(KUBE_BIN) $(CRDS_DIR) $(CRDS_DIR).tmp $(dir $(CRDS_CONTROLLER_GEN))
@@ -88,13 +88,16 @@ kube-clean:
 # Each binary is a file target with no prerequisites: it is built only when
 # missing. go build writes the output only on success.
 $(KUBE_BIN)/etcd:
+	mkdir -p $(@D)
 	cd $(KUBE_HACK)/etcd && $(KUBE_GO) build -trimpath -ldflags "-s -w" -o $@ .
 
 $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kube-controller-manager $(KUBE_BIN)/kube-scheduler:
 	@[ -n "$(KUBE_VERSION)" ] || { echo "no k8s.io/kubernetes in $(KUBE_HACK)/kubernetes/go.mod" >&2; exit 1; }
+	mkdir -p $(@D)
 	cd $(KUBE_HACK)/kubernetes && $(KUBE_GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/$(@F)
 
 $(KUBE_BIN)/kwok:
+	mkdir -p $(@D)
 	cd $(KUBE_HACK)/kwok && $(KUBE_GO) build -trimpath -ldflags "-s -w" -o $@ sigs.k8s.io/kwok/cmd/kwok
 
 # The stage files are copied from the kwok module version the kwok tools
@@ -110,6 +113,7 @@ $(KUBE_BIN)/kwok-stages:
 	echo "copied kwok stages from $$dir -> $@"
 
 $(CRDS_CONTROLLER_GEN):
+	mkdir -p $(@D)
 	cd $(CRDGEN_HACK) && $(KUBE_GO) build -trimpath -ldflags "-s -w" -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
 # The CRDs are assembled in a temporary directory and moved into place at the
