@@ -25,6 +25,7 @@ import (
 const (
 	TargetDeployment  = "deployment"
 	TargetEnvironment = "environment"
+	TargetResource    = "gitops_resource"
 )
 
 // Refusals. Each is wrapped with a message that names the request.
@@ -131,6 +132,9 @@ type Outcome struct {
 	Approvals int // approve votes that count, this one included
 	// Released is true when this vote was the last approval needed and inserted the job.
 	Released bool
+	// Promoted are the resources whose proposals the release made live (store.PromoteProposals);
+	// the caller enqueues the deletions among them that no job of their own carries.
+	Promoted []store.Promoted
 }
 
 // Approve records v's approval of request id of project projectID. The request must be
@@ -162,7 +166,7 @@ func (s *Service) Approve(ctx context.Context, tx pgx.Tx, projectID, id int64, v
 	if err != nil {
 		return nil, err
 	}
-	if err := s.decide(ctx, tx, req, store.ApprovalApproved, &v.UserID, reason, &jobID); err != nil {
+	if out.Promoted, err = s.decide(ctx, tx, req, store.ApprovalApproved, &v.UserID, reason, &jobID); err != nil {
 		return nil, err
 	}
 	out.Released = true
@@ -181,7 +185,7 @@ func (s *Service) Reject(ctx context.Context, tx pgx.Tx, projectID, id int64, v 
 	if err := s.vote(ctx, tx, req.ID, v, store.VoteReject, reason); err != nil && !errors.Is(err, ErrAlreadyVoted) {
 		return nil, err
 	}
-	if err := s.decide(ctx, tx, req, store.ApprovalRejected, &v.UserID, reason, nil); err != nil {
+	if _, err := s.decide(ctx, tx, req, store.ApprovalRejected, &v.UserID, reason, nil); err != nil {
 		return nil, err
 	}
 	out := &Outcome{Before: *req, After: *req}
@@ -199,7 +203,7 @@ func (s *Service) ExpireDue(ctx context.Context, tx pgx.Tx, limit int) ([]store.
 	}
 	for i := range due {
 		reason := fmt.Sprintf("expired at %s without enough approvals", due[i].ExpiresAt.UTC().Format(time.RFC3339))
-		if err := s.decide(ctx, tx, &due[i], store.ApprovalExpired, nil, reason, nil); err != nil {
+		if _, err := s.decide(ctx, tx, &due[i], store.ApprovalExpired, nil, reason, nil); err != nil {
 			return nil, err
 		}
 		due[i].State, due[i].Reason = store.ApprovalExpired, reason
@@ -284,20 +288,31 @@ func (s *Service) vote(ctx context.Context, tx pgx.Tx, requestID int64, v Voter,
 	return sp.Commit(ctx)
 }
 
-func (s *Service) decide(ctx context.Context, tx pgx.Tx, req *store.ApprovalRequest, state string, by *int64, reason string, jobID *int64) error {
+func (s *Service) decide(ctx context.Context, tx pgx.Tx, req *store.ApprovalRequest, state string, by *int64, reason string, jobID *int64) ([]store.Promoted, error) {
 	ok, err := s.store.DecideApprovalRequest(ctx, tx, req.ID, state, by, reason, jobID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ok { // cannot happen under the row lock; refuse rather than release twice
-		return fmt.Errorf("approval request %d: %w", req.ID, ErrNotPending)
+		return nil, fmt.Errorf("approval request %d: %w", req.ID, ErrNotPending)
 	}
-	return s.settle(ctx, tx, req, state)
+	var promoted []store.Promoted
+	if state == store.ApprovalApproved {
+		promoted, err = s.store.PromoteProposals(ctx, tx, req.ID)
+	} else {
+		_, err = s.store.DiscardProposals(ctx, tx, req.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return promoted, s.settle(ctx, tx, req, state)
 }
 
-// settle moves the target's domain row to follow its request. A deployment waits in
-// awaiting_approval; approved it becomes pending (its job now runs), rejected it is rejected,
-// expired it is cancelled. An environment's held change lives only in the job, so nothing moves.
+// settle moves the target's domain row to follow its request. The resources whose changes the
+// request holds as proposals were promoted or discarded by decide, whatever the target. A
+// deployment waits in awaiting_approval; approved it becomes pending (its job now runs),
+// rejected it is rejected, expired it is cancelled. An environment's held change lives only in
+// the job, so nothing moves.
 func (s *Service) settle(ctx context.Context, tx pgx.Tx, req *store.ApprovalRequest, state string) error {
 	switch req.TargetType {
 	case TargetDeployment:

@@ -131,6 +131,17 @@ func (r *Registry) Get(name string) (*Cluster, error) {
 	return nil, fmt.Errorf("%s: %w", name, ErrUnknown)
 }
 
+// FluxNamespace is where the named cluster's Flux runs (default flux-system), managed or
+// webhook only.
+func (r *Registry) FluxNamespace(name string) string {
+	for _, s := range r.specs {
+		if s.Name == name && s.FluxNamespace != "" {
+			return s.FluxNamespace
+		}
+	}
+	return "flux-system"
+}
+
 // Managed returns the clusters that have clients, in config order.
 func (r *Registry) Managed() []*Cluster {
 	var out []*Cluster

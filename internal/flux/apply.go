@@ -43,17 +43,21 @@ func Apply(ctx context.Context, c client.Client, obj client.Object) (Applied, er
 }
 
 // EnsureNamespace creates namespace ns if it does not exist, so that the first object of a
-// namespace can be applied.
+// namespace can be applied. A namespace it creates is labelled as fluxbridge's and annotated so
+// that Flux never prunes it (as the Namespace files of deploys are); an existing one is left
+// exactly as it is.
 func EnsureNamespace(ctx context.Context, c client.Client, ns string) error {
 	u := &unstructured.Unstructured{}
 	u.SetAPIVersion("v1")
 	u.SetKind("Namespace")
 	u.SetName(ns)
-	if err := c.Get(ctx, client.ObjectKey{Name: ns}, u); err == nil {
+	if err := c.Get(ctx, client.ObjectKey{Name: ns}, u.DeepCopy()); err == nil {
 		return nil
 	} else if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get namespace %s: %w", ns, err)
 	}
+	u.SetLabels(map[string]string{LabelManagedBy: ManagedByValue})
+	u.SetAnnotations(map[string]string{"kustomize.toolkit.fluxcd.io/prune": "disabled"})
 	if err := c.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create namespace %s: %w", ns, err)
 	}

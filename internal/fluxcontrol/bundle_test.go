@@ -84,10 +84,10 @@ func setup(t *testing.T) *bundle {
 	b.project, err = st.CreateProject(ctx, pool, store.Project{Slug: "shop", Name: "Shop"})
 	require.NoError(t, err)
 	b.staging, err = st.CreateEnvironment(ctx, pool, store.Environment{ProjectID: b.project.ID, Name: "staging", Kind: "staging", Cluster: "east",
-		GitopsConfig: json.RawMessage(`{"syncPolicy":"auto","branch":"staging","path":"deploy/staging"}`)})
+		GitopsConfig: json.RawMessage(`{"syncPolicy":"auto","branch":"staging","path":"deploy/staging","namespaces":["` + b.ns + `"]}`)})
 	require.NoError(t, err)
 	b.prod, err = st.CreateEnvironment(ctx, pool, store.Environment{ProjectID: b.project.ID, Name: "production", Kind: "prod", Cluster: "west",
-		GitopsConfig: json.RawMessage(`{"syncPolicy":"manual","branch":"main","path":"deploy/prod","requiredApprovals":0}`)})
+		GitopsConfig: json.RawMessage(`{"syncPolicy":"manual","branch":"main","path":"deploy/prod","requiredApprovals":0,"namespaces":["` + b.ns + `"]}`)})
 	require.NoError(t, err)
 	b.token = b.member(t, "mia", "maintainer")
 	credRef := secrets.NewRef("repo-shop")

@@ -127,7 +127,7 @@ func (c *HelmReleaseConfig) build(t *Target) (client.Object, error) {
 		TypeMeta: metav1.TypeMeta{APIVersion: helmv2.GroupVersion.String(), Kind: helmv2.HelmReleaseKind},
 		Spec: helmv2.HelmReleaseSpec{
 			Interval: iv, Timeout: to, ReleaseName: c.ReleaseName, TargetNamespace: c.TargetNamespace,
-			MaxHistory: c.MaxHistory, DependsOn: metaDeps(c.DependsOn), ServiceAccountName: c.ServiceAccount,
+			MaxHistory: c.MaxHistory, DependsOn: metaDeps(c.DependsOn), ServiceAccountName: t.serviceAccount(c.ServiceAccount),
 			Suspend: t.suspendApplier(),
 		},
 	}

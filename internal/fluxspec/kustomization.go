@@ -152,7 +152,7 @@ func (c *KustomizationConfig) build(t *Target) (client.Object, error) {
 			},
 			Path: p, Prune: prune, Interval: iv, RetryInterval: retry, Timeout: to, Wait: c.Wait, Force: c.Force,
 			TargetNamespace: c.TargetNamespace, DependsOn: metaDeps(c.DependsOn), Suspend: t.suspendApplier(),
-			ServiceAccountName: c.ServiceAccount, Components: c.Components,
+			ServiceAccountName: t.serviceAccount(c.ServiceAccount), Components: c.Components,
 		},
 	}
 	for _, hc := range c.HealthChecks {

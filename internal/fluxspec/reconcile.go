@@ -67,3 +67,36 @@ func SourceOf(spec Spec, namespace, name string) (ref Ref, ok bool) {
 	}
 	return Ref{}, false
 }
+
+// Reads lists the objects the object namespace/name with spec reads from, in its cluster: a
+// Kustomization's source, a HelmRelease's chart source (its HelmRepository, GitRepository or
+// Bucket) or chartRef, a HelmChart's source, an ImagePolicy's ImageRepository, and the
+// GitRepository an ImageUpdateAutomation writes to. A change of any of them changes what the
+// object does, so the approvals that gate the object gate them too.
+func Reads(spec Spec, namespace string) []Ref {
+	orDefault := func(ns string) string {
+		if ns == "" {
+			return namespace
+		}
+		return ns
+	}
+	switch c := spec.(type) {
+	case *KustomizationConfig:
+		return []Ref{{Kind: c.SourceRef.Kind, Namespace: orDefault(c.SourceRef.Namespace), Name: c.SourceRef.Name}}
+	case *HelmReleaseConfig:
+		if c.ChartRef != nil {
+			return []Ref{{Kind: c.ChartRef.Kind, Namespace: orDefault(c.ChartRef.Namespace), Name: c.ChartRef.Name}}
+		}
+		if c.Chart != nil {
+			s := c.Chart.SourceRef
+			return []Ref{{Kind: s.Kind, Namespace: orDefault(s.Namespace), Name: s.Name}}
+		}
+	case *HelmChartConfig:
+		return []Ref{{Kind: c.SourceRef.Kind, Namespace: namespace, Name: c.SourceRef.Name}}
+	case *ImagePolicyConfig:
+		return []Ref{{Kind: KindImageRepository, Namespace: namespace, Name: c.ImageRepository}}
+	case *ImageUpdateAutomationConfig:
+		return []Ref{{Kind: KindGitRepository, Namespace: namespace, Name: c.SourceRef}}
+	}
+	return nil
+}

@@ -78,30 +78,9 @@ func (r Ref) String() string { return r.Kind + "/" + r.Namespace + "/" + r.Name 
 // Decode reads raw (a resource's config) as the settings of kind and validates them. Unknown
 // keys are rejected, so a typo is reported instead of ignored. Every problem is a *FieldError.
 func Decode(kind string, raw json.RawMessage) (Spec, error) {
-	var s Spec
-	switch kind {
-	case KindGitRepository:
-		s = &GitRepositoryConfig{}
-	case KindOCIRepository:
-		s = &OCIRepositoryConfig{}
-	case KindHelmRepository:
-		s = &HelmRepositoryConfig{}
-	case KindHelmChart:
-		s = &HelmChartConfig{}
-	case KindBucket:
-		s = &BucketConfig{}
-	case KindKustomization:
-		s = &KustomizationConfig{}
-	case KindHelmRelease:
-		s = &HelmReleaseConfig{}
-	case KindImageRepository:
-		s = &ImageRepositoryConfig{}
-	case KindImagePolicy:
-		s = &ImagePolicyConfig{}
-	case KindImageUpdateAutomation:
-		s = &ImageUpdateAutomationConfig{}
-	default:
-		return nil, fieldErr("kind", "must be one of %s, got %q", strings.Join(Kinds, ", "), kind)
+	s, err := newSpec(kind)
+	if err != nil {
+		return nil, err
 	}
 	if err := decodeStrict(raw, s); err != nil {
 		return nil, err

@@ -38,7 +38,10 @@ type Target struct {
 	Env             EnvSettings
 	// Suspend is the API's suspend/resume state; a manual sync policy suspends appliers too.
 	Suspend bool
-	Repo    *RepoSettings // nil when the resource has no repository
+	// ServiceAccount is the ServiceAccount an applier of an environment impersonates when its
+	// config names none: the environment's, confined to its namespaces.
+	ServiceAccount string
+	Repo           *RepoSettings // nil when the resource has no repository
 }
 
 // RepoSettings are what a GitRepository takes from the platform repository it points at.
@@ -97,6 +100,10 @@ func AuthSecretName(name string) string {
 	return name + defaultAuthSuffix
 }
 
+// Marks are the labels and annotations fluxbridge puts on the object: what makes it
+// fluxbridge's, and what Flux copies into its events.
+func (t *Target) Marks() (labels, annotations map[string]string) { return t.labels(), t.annotations() }
+
 func (t *Target) labels() map[string]string {
 	l := map[string]string{
 		LabelManagedBy:  ManagedByValue,
@@ -128,3 +135,11 @@ func (t *Target) annotations() map[string]string {
 // suspendApplier is the spec.suspend of an applier: suspended through the API, or in an
 // environment that syncs only on request.
 func (t *Target) suspendApplier() bool { return t.Suspend || t.Env.Manual() }
+
+// serviceAccount is an applier's spec.serviceAccountName: its config's, else the target's.
+func (t *Target) serviceAccount(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	return t.ServiceAccount
+}

@@ -2,12 +2,14 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fluxbridge/fluxbridge/internal/approval"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -124,6 +126,26 @@ type voteResp struct {
 	Released  bool          `json:"released"`  // this vote inserted the held job
 }
 
+// releaseProposals finishes what the last approval promoted: a proposed deletion that no held
+// delete job of its own carries (an app's image automation a held deploy removes) is marked
+// and its delete enqueued here, in the approval's transaction. It returns the promoted IDs.
+func (h *Handler) releaseProposals(ctx context.Context, tx pgx.Tx, out *approval.Outcome) ([]int64, error) {
+	ids := []int64{}
+	for _, p := range out.Promoted {
+		ids = append(ids, p.ID)
+		if !p.Delete || out.Before.TargetType == approval.TargetResource && out.Before.TargetID == p.ID {
+			continue
+		}
+		if _, err := h.store.MarkResourceDeleting(ctx, tx, p.ID); err != nil {
+			return nil, err
+		}
+		if _, err := h.river.InsertTx(ctx, tx, jobs.DeleteResourceArgs{ResourceID: p.ID}, nil); err != nil {
+			return nil, fmt.Errorf("enqueue delete of gitops resource %d: %w", p.ID, err)
+		}
+	}
+	return ids, nil
+}
+
 func (h *Handler) approveApproval(w http.ResponseWriter, r *http.Request) { h.vote(w, r, false) }
 func (h *Handler) rejectApproval(w http.ResponseWriter, r *http.Request)  { h.vote(w, r, true) }
 
@@ -162,6 +184,10 @@ func (h *Handler) vote(w http.ResponseWriter, r *http.Request, reject bool) {
 		if err != nil {
 			return nil, err
 		}
+		promoted, err := h.releaseProposals(ctx, tx, out)
+		if err != nil {
+			return nil, err
+		}
 		var cluster string
 		if id := out.Before.EnvironmentID; id != nil {
 			env, err := h.store.EnvironmentByID(ctx, tx, *id)
@@ -177,7 +203,7 @@ func (h *Handler) vote(w http.ResponseWriter, r *http.Request, reject bool) {
 			EnvironmentID: out.Before.EnvironmentID, Cluster: cluster,
 			Details: map[string]any{"target_type": out.Before.TargetType, "target_id": out.Before.TargetID,
 				"held_action": out.Before.Action, "reason": q.Reason, "approvals": out.Approvals,
-				"required_approvals": out.Before.RequiredApprovals, "released": out.Released},
+				"required_approvals": out.Before.RequiredApprovals, "released": out.Released, "promoted_resource_ids": promoted},
 			Message: sc.Principal.Username + " voted on: " + out.Before.Summary}
 		return ch, nil
 	}) {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -46,6 +47,10 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 	env := "/api/v1/projects/webapp/environments"
 	restorable := f.appliedDeploy(t, "web2")
 	f.lockedApp(t, "web3")
+	require.NoError(t, b.st.UpsertDiscovered(context.Background(), b.pool, store.Discovered{Cluster: "staging", Kind: "Kustomization",
+		Namespace: "flux-system", Name: "flux-system", Owner: "field manager kustomize-controller",
+		Spec: []byte(`{"interval":"10m0s","path":"./clusters/staging","prune":true,"sourceRef":{"kind":"GitRepository","name":"flux-system"}}`),
+		ObservedAt: time.Now()}))
 	return map[string][]auditCase{
 		"user.create": {{"create a user", "admin", http.MethodPost, "/api/v1/users",
 			map[string]any{"username": "newbie", "email": "newbie@example.com"}, 201}},
@@ -67,6 +72,9 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 			{"change staging at once", "maintainer", http.MethodPatch, env + "/staging", map[string]any{"gitops_config": map[string]any{"path": "./staging", "token": cfgToken}}, 200},
 			{"hold a change to production", "maintainer", http.MethodPatch, env + "/production", map[string]any{"gitops_config": map[string]any{"path": "./prod"}}, 202},
 		},
+		"environment.bootstrap": {{"bootstrap an environment", "maintainer", http.MethodPost, env + "/qa/bootstrap", nil, 201}},
+		"resource.import": {{"import flux bootstrap's Kustomization", "admin", http.MethodPost, "/api/v1/projects/webapp/resources/import",
+			map[string]any{"cluster": "staging", "kind": "Kustomization", "namespace": "flux-system", "name": "flux-system", "environment": "staging"}, 201}},
 		"deployment.create": {
 			{"deploy to staging at once", "developer", http.MethodPost, env + "/staging/deployments", map[string]any{"method": "manual", "app": "web", "revision": "v2"}, 201},
 			{"hold a deploy to production", "owner", http.MethodPost, env + "/production/deployments", map[string]any{"method": "manual", "app": "web", "revision": "v3"}, 202},
@@ -97,13 +105,13 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 				map[string]any{"kind": "Kustomization", "namespace": "flux-system", "name": "api-canary",
 					"config": map[string]any{"sourceRef": map[string]any{"kind": "GitRepository", "name": "webapp"}}}, 202},
 		},
-		"resource.update": {{"change a GitRepository", "maintainer", http.MethodPut, resourcePath(b.seed.GitRepository.ID, ""),
-			map[string]any{"config": map[string]any{"ref": map[string]any{"branch": "release"}}}, 200}},
+		"resource.update": {{"propose a change of a GitRepository a production Kustomization reads", "maintainer", http.MethodPut, resourcePath(b.seed.GitRepository.ID, ""),
+			map[string]any{"config": map[string]any{"ref": map[string]any{"branch": "release"}}}, 202}},
 		"resource.reconcile": {{"reconcile a GitRepository", "developer", http.MethodPost, resourcePath(b.seed.GitRepository.ID, "/reconcile"),
 			map[string]any{"with_source": false}, 202}},
 		"resource.suspend": {{"suspend a HelmRelease", "maintainer", http.MethodPost, resourcePath(b.seed.HelmRelease.ID, "/suspend"), nil, 202}},
 		"resource.resume":  {{"resume a HelmRelease", "maintainer", http.MethodPost, resourcePath(b.seed.HelmRelease.ID, "/resume"), nil, 202}},
-		"resource.delete":  {{"delete a GitRepository", "maintainer", http.MethodDelete, resourcePath(b.seed.GitRepository.ID, ""), nil, 202}},
+		"resource.delete":  {{"propose deleting a HelmRelease of production", "maintainer", http.MethodDelete, resourcePath(b.seed.HelmRelease.ID, ""), nil, 202}},
 		"approval.approve": {{"approve", "maintainer", http.MethodPost, approvePath(f.approval), map[string]any{"reason": "tested on staging"}, 200}},
 		"approval.reject":  {{"reject", "owner", http.MethodPost, rejectPath(f.approval), map[string]any{"reason": "wrong revision"}, 200}},
 	}
@@ -183,7 +191,7 @@ func TestEveryMutatingCallWritesOneRedactedAuditRow(t *testing.T) {
 
 	order := []string{"user.create", "user.update", "user.token_create", "user.token_revoke", "token.create",
 		"token.revoke", "project.create", "project.update", "member.set", "member.remove", "environment.create",
-		"environment.update", "repository.create", "repository.update", "repository.rotate_credentials",
+		"environment.update", "repository.create", "repository.update", "repository.rotate_credentials", "environment.bootstrap", "resource.import",
 		"deployment.create", "deployment.rollback", "deployment.unlock", "template.create", "template.delete", "resource.create", "resource.update",
 		"resource.reconcile", "resource.suspend", "resource.resume", "resource.delete", "approval.approve", "approval.reject"}
 	for _, rt := range handlers.APIRoutes(b.h) {

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -38,6 +37,8 @@ type deployTarget struct {
 	branch    string
 	dir       string // the environment's directory; "" is the repository root
 	namespace string
+	// namespaces are the namespaces the environment owns (namespace among them).
+	namespaces []string
 	// kustomization is the existing row, or nil when the deploy creates one.
 	kustomization *store.Resource
 	kustName      string
@@ -68,87 +69,35 @@ func imageAutomationName(sc *reqScope, app string) string {
 }
 
 // resolveTarget applies the rules above for the request's environment. The form's namespace
-// and the environment's config are checked here; problems name the field at fault.
+// and the environment's config are checked here; problems name the field at fault. A deploy
+// may only target a namespace its environment owns.
 func (h *Handler) resolveTarget(ctx context.Context, db store.DBTX, sc *reqScope, formNamespace string) (*deployTarget, error) {
 	env := sc.Env
 	ec, err := env.Gitops()
 	if err != nil {
 		return nil, errConflictf("gitops_config", "environment %s: %v", env.Name, err)
 	}
-	t := &deployTarget{}
-	if t.repo, err = h.envRepository(ctx, db, sc, ec); err != nil {
-		return nil, err
-	}
-	rc, err := t.repo.Gitops()
+	repos, err := h.store.ListRepositories(ctx, db, sc.Project.ID)
 	if err != nil {
-		return nil, errConflictf("gitops_config", "%v", err)
-	}
-	t.branch, t.dir = rc.Branch, path.Join(rc.Path, env.Name)
-	if rc.Layout == store.LayoutBranch {
-		t.branch, t.dir = env.Name, rc.Path
-	}
-	if ec.Branch != "" {
-		t.branch = ec.Branch
-	}
-	if ec.Path != "" {
-		t.dir = path.Clean(ec.Path)
-	}
-	if t.dir == "." {
-		t.dir = ""
-	}
-	if err := checkBranch("environment.gitops_config.branch", t.branch); err != nil {
 		return nil, err
 	}
-	if err := checkDir("environment.gitops_config.path", t.dir); err != nil {
+	p, err := placementOf(sc.Project, env, repos, true)
+	if err != nil {
 		return nil, err
 	}
-	switch {
-	case formNamespace != "":
+	t := &deployTarget{repo: p.repo, branch: p.branch, dir: p.dir, namespace: p.namespace, namespaces: p.namespaces}
+	if formNamespace != "" {
+		if !nameRE.MatchString(formNamespace) {
+			return nil, errBadRequest("namespace", "%q is not a valid namespace (a DNS label)", formNamespace)
+		}
+		if !p.ownsNamespace(formNamespace) {
+			return nil, h.refuse("foreign_namespace", errBadRequest("namespace",
+				"environment %s owns namespaces %s only; deploy into one of them, or add %s to its gitops_config.namespaces",
+				env.Name, namespaceList(p.namespaces), formNamespace))
+		}
 		t.namespace = formNamespace
-	case ec.Namespace != "":
-		t.namespace = ec.Namespace
-	default:
-		t.namespace = sc.Project.Slug + "-" + env.Name
-	}
-	if !nameRE.MatchString(t.namespace) {
-		return nil, errBadRequest("namespace", "%q is not a valid namespace; set namespace in the form or the environment's gitops_config.namespace", t.namespace)
 	}
 	return t, h.findKustomization(ctx, db, sc, ec, t)
-}
-
-// envRepository picks the environment's repository.
-func (h *Handler) envRepository(ctx context.Context, db store.DBTX, sc *reqScope, ec store.EnvGitops) (*store.Repository, error) {
-	var repo *store.Repository
-	if ec.Repository != "" {
-		r, err := h.store.RepositoryByName(ctx, db, sc.Project.ID, ec.Repository)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errConflictf("gitops_config.repository", "environment %s names repository %q, which project %s does not have", sc.Env.Name, ec.Repository, sc.Project.Slug)
-		}
-		if err != nil {
-			return nil, err
-		}
-		repo = r
-	} else {
-		all, err := h.store.ListRepositories(ctx, db, sc.Project.ID)
-		if err != nil {
-			return nil, err
-		}
-		for i := range all {
-			if all[i].GitopsEnabled {
-				if repo != nil {
-					return nil, errConflictf("gitops_config.repository", "project %s has several GitOps repositories; set gitops_config.repository on environment %s", sc.Project.Slug, sc.Env.Name)
-				}
-				repo = &all[i]
-			}
-		}
-		if repo == nil {
-			return nil, errConflictf("repository", "project %s has no repository with GitOps enabled: connect one and enable GitOps on it first", sc.Project.Slug)
-		}
-	}
-	if !repo.GitopsEnabled {
-		return nil, errConflictf("repository", "GitOps is not enabled on repository %s", repo.Name)
-	}
-	return repo, nil
 }
 
 // findKustomization fills t with the environment's Kustomization, or with the name of the one

@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fluxbridge/fluxbridge/internal/approval"
 	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/manifest"
 	"github.com/fluxbridge/fluxbridge/internal/store"
@@ -76,9 +79,16 @@ func (h *Handler) planEnvFlux(ctx context.Context, db store.DBTX, sc *reqScope, 
 		ref.Namespace = ""
 	}
 	prune := def.Prune
+	// Confined to the environment: kustomize-controller impersonates the environment's
+	// ServiceAccount (admin in its namespaces only, made by the apply job), and an environment
+	// with one namespace gets it as targetNamespace.
 	kc := fluxspec.KustomizationConfig{
 		SourceRef: ref, Path: t.fluxPath(), Prune: &prune, Wait: def.Wait,
 		Interval: def.Interval, RetryInterval: def.RetryInterval, Timeout: def.Timeout,
+		ServiceAccount: envServiceAccount(sc.Project.Slug, sc.Env.Name),
+	}
+	if len(t.namespaces) == 1 {
+		kc.TargetNamespace = t.namespaces[0]
 	}
 	cfg, err := validConfig(fluxspec.KindKustomization, kc)
 	if err != nil {
@@ -101,11 +111,13 @@ func (f *envFlux) sourceRef() (name, namespace string) {
 
 // ensureEnvFlux creates the planned rows in tx and returns the Kustomization and the resources whose
 // apply this deploy carries: those it created, and an environment's Kustomization or source
-// that was recorded before but never reached the cluster (a first deploy that was rejected,
-// say) and that no approval request of its own holds.
-func (h *Handler) ensureEnvFlux(ctx context.Context, tx pgx.Tx, f *envFlux) ([]*store.Resource, error) {
+// that was recorded before but never reached the cluster (a deploy whose push failed, say) and
+// that no approval request of its own holds. With held (the deploy waits for approvals) the
+// rows are created unapproved, their settings proposals that the deploy's approval makes live.
+func (h *Handler) ensureEnvFlux(ctx context.Context, tx pgx.Tx, f *envFlux, held bool) ([]*store.Resource, error) {
 	var carry []*store.Resource
 	if f.newSource != nil {
+		f.newSource.Proposed = held
 		res, err := h.store.CreateResource(ctx, tx, *f.newSource)
 		if c, ok := store.IsUniqueViolation(err); ok && c == "gitops_resources_cluster_kind_namespace_name_key" {
 			return nil, errConflictf("repository", "cluster %s already has a GitRepository %s/%s that does not read branch %s of this repository; create the environment's Kustomization through the resources API",
@@ -120,6 +132,7 @@ func (h *Handler) ensureEnvFlux(ctx context.Context, tx pgx.Tx, f *envFlux) ([]*
 		carry = append(carry, f.source)
 	}
 	if f.newKust != nil {
+		f.newKust.Proposed = held
 		res, err := h.store.CreateResource(ctx, tx, *f.newKust)
 		if c, ok := store.IsUniqueViolation(err); ok && c == "gitops_resources_cluster_kind_namespace_name_key" {
 			return nil, errConflictf("gitops_config.kustomization", "cluster %s already has a Kustomization %s/%s of another environment; name this environment's in gitops_config.kustomization",
@@ -151,13 +164,13 @@ func (f *envFlux) branchOf() string {
 // neverApplied tells whether res was recorded but never put into its cluster, and no approval
 // request holds a change of it: its first apply is then the deploy's to carry.
 func (h *Handler) neverApplied(ctx context.Context, db store.DBTX, res *store.Resource) bool {
-	return res != nil && res.AppliedSpecVersion == 0 && h.unapplied(ctx, db, res)
+	return res != nil && res.Approved && res.AppliedSpecVersion == 0 && h.unapplied(ctx, db, res)
 }
 
 // unapplied tells whether res has settings not yet in its cluster that no approval request
 // holds (a deploy whose push failed changed them, say), so a deploy may carry their apply.
 func (h *Handler) unapplied(ctx context.Context, db store.DBTX, res *store.Resource) bool {
-	if res.AppliedSpecVersion >= res.SpecVersion || res.ApplyStatus == store.ApplyDeleting {
+	if !res.Approved || res.PendingRequestID != nil || res.AppliedSpecVersion >= res.SpecVersion || res.ApplyStatus == store.ApplyDeleting {
 		return false
 	}
 	held, err := h.store.ListApprovalRequests(ctx, db, store.ApprovalFilter{
@@ -184,7 +197,7 @@ func (h *Handler) findGitSource(ctx context.Context, db store.DBTX, sc *reqScope
 			continue
 		}
 		c := spec.(*fluxspec.GitRepositoryConfig)
-		sameRepo := c.URL == t.repo.URL || c.URL == "" && r.RepositoryID != nil && *r.RepositoryID == t.repo.ID
+		sameRepo := c.URL != "" && gitops.SameRepository(c.URL, t.repo.URL) || c.URL == "" && r.RepositoryID != nil && *r.RepositoryID == t.repo.ID
 		if !sameRepo || c.Ref == nil || c.Ref.Branch != t.branch {
 			continue
 		}
@@ -257,3 +270,109 @@ func gitSourceName(project, repo, branch string) string {
 // maxSourceName keeps a GitRepository's name, and the "-auth" Secret named after it, within
 // Kubernetes' 253 characters.
 const maxSourceName = 200
+
+// checkBootstrap checks a deploy's plan for the environment's Flux objects: creating them is a
+// maintainer's (R13.1) and never over an object fluxbridge does not manage, and an environment
+// whose bootstrap still waits for its approvals takes no other deploy until it is decided.
+func (h *Handler) checkBootstrap(ctx context.Context, db store.DBTX, sc *reqScope, f *envFlux) error {
+	if f.kust != nil && !f.kust.Approved {
+		return h.refuse("proposal_pending", errConflictf("environment",
+			"environment %s is being bootstrapped by a change awaiting approval (approval request %s); approve or reject it first",
+			sc.Env.Name, requestRef(f.kust)))
+	}
+	if f.source != nil && !f.source.Approved {
+		return h.refuse("proposal_pending", errConflictf("environment",
+			"the GitRepository %s/%s of environment %s awaits approval (approval request %s); approve or reject it first",
+			f.source.Namespace, f.source.Name, sc.Env.Name, requestRef(f.source)))
+	}
+	if f.newKust == nil && f.newSource == nil {
+		return nil
+	}
+	if err := h.mayBootstrap(sc); err != nil {
+		return err
+	}
+	for _, nr := range []*store.NewResource{f.newSource, f.newKust} {
+		if nr == nil {
+			continue
+		}
+		if err := h.checkObjectFree(ctx, db, nr.Cluster, fluxspec.Ref{Kind: nr.Kind, Namespace: nr.Namespace, Name: nr.Name}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bootstrapResp is what POST …/environments/{env}/bootstrap made, or found.
+type bootstrapResp struct {
+	Kustomization fluxObjectView  `json:"kustomization"`
+	Source        *fluxObjectView `json:"source,omitempty"`
+	Approval      *approvalView   `json:"approval,omitempty"`
+	Note          string          `json:"note,omitempty"`
+}
+
+// bootstrapEnvironment creates an environment's Flux objects without a deploy (R13.1: a
+// maintainer's work): the GitRepository of its branch unless the cluster has one, and its
+// Kustomization, confined to the environment. Its job pushes the environment's directory and
+// then applies them; in an environment that requires approvals the objects are proposals and
+// the job is held until the last approval. An environment that has its Kustomization already is
+// answered as it is (200).
+func (h *Handler) bootstrapEnvironment(w http.ResponseWriter, r *http.Request) {
+	var out bootstrapResp
+	status := http.StatusCreated
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		sc := scopeOf(r)
+		t, err := h.resolveTarget(ctx, tx, sc, "")
+		if err != nil {
+			return nil, err
+		}
+		g, err := h.gate(ctx, tx, r)
+		if err != nil {
+			return nil, err
+		}
+		ef, err := h.planEnvFlux(ctx, tx, sc, t)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.checkBootstrap(ctx, tx, sc, ef); err != nil {
+			return nil, err
+		}
+		ch := &auditChange{TargetType: "environment", TargetID: sc.Env.ID}
+		if ef.newKust == nil && ef.newSource == nil {
+			status = http.StatusOK
+			out.Kustomization, out.Source = ef.views(sc, t, false)
+			ch.Message = "environment " + sc.Env.Name + " is bootstrapped already"
+			return ch, nil
+		}
+		apply, err := h.ensureEnvFlux(ctx, tx, ef, g.Held())
+		if err != nil {
+			return nil, err
+		}
+		args := jobs.BootstrapEnvironmentArgs{EnvironmentID: sc.Env.ID, RepositoryID: t.repo.ID, Branch: t.branch, Dir: t.dir,
+			Namespaces: t.namespaces, Apply: carriedVersions(apply)}
+		summary := fmt.Sprintf("bootstrap environment %s: push /%s on %s of %s", sc.Env.Name, t.dir, t.branch, t.repo.Name)
+		if names := resourceNames(apply); names != "" {
+			summary += "; applies " + names + " in cluster " + sc.Env.Cluster
+		}
+		if !ef.managed {
+			out.Note = fmt.Sprintf(webhookOnlyNote, sc.Env.Cluster)
+		}
+		sub, err := g.Submit(ctx, tx, approval.TargetEnvironment, sc.Env.ID, summary, args, nil)
+		if err != nil {
+			return nil, err
+		}
+		if sub.Request != nil {
+			status = http.StatusAccepted
+			if err := h.store.AttachUnclaimedProposals(ctx, tx, sc.Project.ID, sub.Request.ID); err != nil {
+				return nil, err
+			}
+			out.Approval = &approvalView{ApprovalRequest: sub.Request, Votes: []store.Vote{}}
+		}
+		out.Kustomization, out.Source = ef.views(sc, t, false)
+		ch.Message, ch.Details = summary, submittedDetails(sub)
+		ch.Details["apply_resource_ids"] = resourceIDs(apply)
+		return ch, nil
+	}) {
+		return
+	}
+	writeJSON(w, status, out)
+}

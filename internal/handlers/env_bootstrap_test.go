@@ -142,9 +142,10 @@ func TestFirstDeployBootstrapsEnvironment(t *testing.T) {
 }
 
 // TestBootstrapWaitsForApprovals: in an environment that requires approvals, a first deploy
-// records the environment's GitRepository and Kustomization but applies nothing: the held
-// job carries their applies, and the approvers read them in the request. A rejected first
-// deploy leaves them unapplied, and the next deploy carries them again.
+// records the environment's GitRepository and Kustomization as proposals: rows that reserve
+// the names, unapproved, their settings pending, and nothing that applies them. A reject
+// discards them (the rows go); the next deploy proposes them again, and its approvals make
+// them live, their applies carried by the push.
 func TestBootstrapWaitsForApprovals(t *testing.T) {
 	b := withClusters(t, setupGitops(t, true))
 	b.connect(t, gitPass)
@@ -157,24 +158,34 @@ func TestBootstrapWaitsForApprovals(t *testing.T) {
 	kID := int64(created["kustomization"].(map[string]any)["id"].(float64))
 	srcID := int64(created["source"].(map[string]any)["id"].(float64))
 	require.Zero(t, b.count(t, "SELECT count(*) FROM river_job WHERE kind IN ('apply_resource', 'commit_push')"), "nothing runs before the approvals")
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM gitops_resources WHERE id IN ($1, $2) AND NOT approved AND config = '{}'
+		AND pending ? 'config' AND pending_request_id = $3`, srcID, kID, int64(approval["id"].(float64))), "proposals, not live rows")
 	want := []jobs.ResourceVersion{{ResourceID: srcID, SpecVersion: 1}, {ResourceID: kID, SpecVersion: 1}}
 	require.ElementsMatch(t, want, b.carried(t, `SELECT job_args FROM approval_requests WHERE id = $1`, int64(approval["id"].(float64))))
 
-	// Bob rejects it: nothing was applied, so the next deploy carries the objects again.
+	// A second deploy meanwhile waits for the bootstrap to be decided.
+	status, body := b.call(t, http.MethodPost, "/environments/live/deployments", apiForm("1.0.1", 1))
+	require.Equal(t, http.StatusConflict, status, "%v", body)
+	require.Contains(t, body["error"], "awaiting approval")
+
+	// Bob rejects it: the proposed rows go, and the next deploy proposes them again.
 	bob := b.maintainer(t, "bob")
 	resp, got := b.do(t, bob, http.MethodPost, fmt.Sprintf("/api/v1/projects/webapp/approvals/%d/reject", int64(approval["id"].(float64))), map[string]any{"reason": "not today"})
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%v", got)
+	require.Zero(t, b.count(t, `SELECT count(*) FROM gitops_resources WHERE id IN ($1, $2)`, srcID, kID))
 	status, created = b.call(t, http.MethodPost, "/environments/live/deployments", apiForm("1.0.1", 1))
 	require.Equal(t, http.StatusAccepted, status, "%v", created)
-	require.Equal(t, false, created["kustomization"].(map[string]any)["created"])
+	require.Equal(t, true, created["kustomization"].(map[string]any)["created"])
 	approval = created["approval"].(map[string]any)
-	require.ElementsMatch(t, want, b.carried(t, `SELECT job_args FROM approval_requests WHERE id = $1`, int64(approval["id"].(float64))))
+	kID = int64(created["kustomization"].(map[string]any)["id"].(float64))
+	srcID = int64(created["source"].(map[string]any)["id"].(float64))
 
-	// Two approvals release the job; its push enqueues the applies.
+	// Two approvals make them live in the approving transaction; the push enqueues the applies.
 	for _, name := range []string{"carol", "dave"} {
 		resp, got := b.do(t, b.maintainer(t, name), http.MethodPost, fmt.Sprintf("/api/v1/projects/webapp/approvals/%d/approve", int64(approval["id"].(float64))), map[string]any{})
 		require.Equal(t, http.StatusOK, resp.StatusCode, "%v", got)
 	}
+	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM gitops_resources WHERE id IN ($1, $2) AND approved AND pending IS NULL AND config ? 'sourceRef' = (kind = 'Kustomization')`, srcID, kID))
 	d := b.waitStatus(t, int64(created["deployment"].(map[string]any)["id"].(float64)))
 	require.Equal(t, store.DeployPushed, d["status"], "%v", d)
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'apply_resource' AND (args->>'resource_id')::bigint IN ($1, $2)`, srcID, kID))

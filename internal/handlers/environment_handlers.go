@@ -111,6 +111,11 @@ func (h *Handler) createEnvironment(w http.ResponseWriter, r *http.Request) {
 	sc := scopeOf(r)
 	var e *store.Environment
 	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		if err := h.checkEnvIsolation(ctx, tx, sc.Project, store.Environment{
+			ProjectID: sc.Project.ID, Name: q.Name, Kind: q.Kind, Cluster: q.Cluster, GitopsConfig: q.GitopsConfig,
+		}); err != nil {
+			return nil, err
+		}
 		var err error
 		e, err = h.store.CreateEnvironment(ctx, tx, store.Environment{
 			ProjectID: sc.Project.ID, Name: q.Name, Kind: q.Kind, Cluster: q.Cluster, GitopsConfig: q.GitopsConfig,
@@ -176,6 +181,11 @@ func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request) {
 		if _, err := fluxspec.ParseEnvSettings(merged); err != nil {
 			return nil, specError(err)
 		}
+		changed := *before
+		changed.GitopsConfig = merged
+		if err := h.checkEnvIsolation(ctx, tx, sc.Project, changed); err != nil {
+			return nil, err
+		}
 		g, err := h.gate(ctx, tx, r)
 		if err != nil {
 			return nil, err
@@ -208,4 +218,18 @@ func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, status, resp)
+}
+
+// checkEnvIsolation refuses an environment as a create or change would leave it when it would
+// share a namespace of its cluster, or files on a branch of a repository, with another
+// environment of any project (409 naming both).
+func (h *Handler) checkEnvIsolation(ctx context.Context, tx pgx.Tx, project *store.Project, env store.Environment) error {
+	w, err := h.loadWorld(ctx, tx)
+	if err != nil {
+		return err
+	}
+	w.setEnv(project, env)
+	return w.check(func(e *store.Environment) bool {
+		return e.ProjectID == env.ProjectID && e.Name == env.Name
+	})
 }

@@ -223,7 +223,10 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	if err != nil {
 		return nil, nil, err
 	}
-	apply, err := h.ensureEnvFlux(ctx, tx, ef)
+	if err := h.checkBootstrap(ctx, tx, sc, ef); err != nil {
+		return nil, nil, err
+	}
+	apply, err := h.ensureEnvFlux(ctx, tx, ef, g.Held())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,7 +238,7 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, err
 	}
-	ia, iaApply, err := h.syncImageAutomation(ctx, tx, sc, t, k, q.Form)
+	ia, iaApply, err := h.syncImageAutomation(ctx, tx, sc, t, k, q.Form, g.Held())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -272,6 +275,11 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	sub, err := g.Submit(ctx, tx, approval.TargetDeployment, d.ID, summary, args, nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	if sub.Request != nil { // the Flux objects the deploy creates or changes are its proposals
+		if err := h.store.AttachUnclaimedProposals(ctx, tx, sc.Project.ID, sub.Request.ID); err != nil {
+			return nil, nil, err
+		}
 	}
 	resp := &gitopsDeployResp{Deployment: d, Target: q.view(t, q.Form.App), ImageAutomation: ia}
 	resp.Kustomization, resp.Source = ef.views(sc, t, false)

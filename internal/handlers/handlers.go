@@ -84,6 +84,8 @@ type httpError struct {
 	Status int
 	Field  string // the input field at fault, if any
 	Msg    string
+	// Guard names the guard that refused the change, for fluxbridge_refusals_total.
+	Guard string
 }
 
 func (e *httpError) Error() string {
@@ -131,6 +133,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &denied):
 		hlog.FromRequest(r).Warn().Str("action", denied.Action).Str("resource", denied.Resource).
 			Str("have", denied.Have).Msg("permission denied")
+		guard := "permission"
+		if denied.Action == bootstrapAction {
+			guard = "bootstrap_requires_maintainer"
+		}
+		h.metrics.Refused(guard)
 		writeJSON(w, http.StatusForbidden, errorBody{Error: denied.Error(), Action: denied.Action,
 			Resource: denied.Resource, RequiredRole: denied.Required, YourRole: denied.Have})
 		return
@@ -141,13 +148,24 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, approval.ErrNotPending), errors.Is(err, approval.ErrAlreadyVoted),
 		errors.Is(err, approval.ErrPendingExists):
 		he = errConflict("%s", err.Error())
+	case errors.Is(err, store.ErrProposalPending):
+		he = &httpError{Status: http.StatusConflict, Msg: err.Error() + "; approve or reject that change first", Guard: "proposal_pending"}
 	case errors.Is(err, store.ErrNotFound):
 		he = &httpError{Status: http.StatusNotFound, Msg: err.Error()}
 	default:
 		hlog.FromRequest(r).Error().Err(err).Msg("request failed")
 		he = &httpError{Status: http.StatusInternalServerError, Msg: "internal error; see logs"}
 	}
+	if he.Guard != "" {
+		h.metrics.Refused(he.Guard)
+	}
 	writeJSON(w, he.Status, errorBody{Error: he.Msg, Field: he.Field})
+}
+
+// refuse marks err (an *httpError) as a refusal by guard, counted when it is answered.
+func (h *Handler) refuse(guard string, err *httpError) *httpError {
+	err.Guard = guard
+	return err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -36,7 +36,11 @@ type imageAutomationView struct {
 // GitRepository's namespace (the ImagePolicy is the one the manifest's setter comment names);
 // without it, those objects are deleted. It returns the objects it created or changed, whose
 // apply goes through the deploy's approval gate with the deploy.
-func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqScope, t *deployTarget, k *store.Resource, form manifest.Form) (*imageAutomationView, []*store.Resource, error) {
+//
+// Creating, changing or removing image automation is changing Flux objects: maintainers' work
+// (R13.1); a developer's deploy that would do it is refused. With held (the deploy waits for
+// approvals) every change is a proposal that the deploy's approval makes live, a removal too.
+func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqScope, t *deployTarget, k *store.Resource, form manifest.Form, held bool) (*imageAutomationView, []*store.Resource, error) {
 	name := imageAutomationName(sc, form.App)
 	refs := []store.ObjectRef{
 		{Cluster: k.Cluster, Kind: fluxspec.KindImageRepository, Namespace: fluxNamespace, Name: name},
@@ -45,7 +49,7 @@ func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqSco
 	}
 	a := form.ImageAutomation
 	if a == nil {
-		return nil, nil, h.deleteImageAutomation(ctx, tx, sc.Project.ID, refs)
+		return nil, nil, h.deleteImageAutomation(ctx, tx, sc, refs, held)
 	}
 	src, err := h.kustomizationSource(k)
 	if err != nil {
@@ -77,9 +81,15 @@ func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqSco
 		res, err := h.store.LockResourceByRef(ctx, tx, ref)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
+			if err := h.checkObjectFree(ctx, tx, ref.Cluster, fluxspec.Ref{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}); err != nil {
+				return nil, nil, err
+			}
+			if err := h.mayChangeFlux(sc, "create image automation for "+form.App); err != nil {
+				return nil, nil, err
+			}
 			res, err = h.store.CreateResource(ctx, tx, store.NewResource{
 				ProjectID: sc.Project.ID, EnvironmentID: &sc.Env.ID, RepositoryID: &t.repo.ID, Cluster: ref.Cluster,
-				Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Config: cfg,
+				Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Config: cfg, Proposed: held,
 			})
 			if err != nil {
 				return nil, nil, err
@@ -91,8 +101,19 @@ func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqSco
 			return nil, nil, errConflictf("image_automation", "cluster %s already has a %s %s/%s of another project", ref.Cluster, ref.Kind, ref.Namespace, ref.Name)
 		case res.ApplyStatus == store.ApplyDeleting:
 			return nil, nil, errConflictf("image_automation", "%s %s/%s is still being deleted; deploy again in a moment", ref.Kind, ref.Namespace, ref.Name)
+		case res.HasPending():
+			return nil, nil, h.refuse("proposal_pending", errConflictf("image_automation",
+				"%s %s/%s has a change awaiting approval (approval request %s); approve or reject it first", ref.Kind, ref.Namespace, ref.Name, requestRef(res)))
 		case !sameJSON(res.Config, cfg):
-			if res, err = h.store.UpdateResourceConfig(ctx, tx, res.ID, cfg, &t.repo.ID); err != nil {
+			if err := h.mayChangeFlux(sc, "change the image automation of "+form.App); err != nil {
+				return nil, nil, err
+			}
+			if held {
+				res, err = h.store.ProposeResource(ctx, tx, res.ID, nil, store.Proposal{Config: cfg, RepositoryID: &t.repo.ID})
+			} else {
+				res, err = h.store.UpdateResourceConfig(ctx, tx, res.ID, cfg, &t.repo.ID)
+			}
+			if err != nil {
 				return nil, nil, err
 			}
 			apply = append(apply, res)
@@ -119,8 +140,8 @@ func (h *Handler) kustomizationSource(k *store.Resource) (string, error) {
 }
 
 // deleteImageAutomation removes the image automation objects of an app that no longer asks for
-// it.
-func (h *Handler) deleteImageAutomation(ctx context.Context, tx pgx.Tx, projectID int64, refs []store.ObjectRef) error {
+// it; with held, the removal is a proposal the deploy's approval carries out.
+func (h *Handler) deleteImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqScope, refs []store.ObjectRef, held bool) error {
 	for _, ref := range refs {
 		res, err := h.store.LockResourceByRef(ctx, tx, ref)
 		if errors.Is(err, store.ErrNotFound) {
@@ -129,7 +150,20 @@ func (h *Handler) deleteImageAutomation(ctx context.Context, tx pgx.Tx, projectI
 		if err != nil {
 			return err
 		}
-		if res.ApplyStatus == store.ApplyDeleting || res.ProjectID != projectID {
+		if res.ApplyStatus == store.ApplyDeleting || res.ProjectID != sc.Project.ID {
+			continue
+		}
+		if res.HasPending() {
+			return h.refuse("proposal_pending", errConflictf("image_automation",
+				"%s %s/%s has a change awaiting approval (approval request %s); approve or reject it first", ref.Kind, ref.Namespace, ref.Name, requestRef(res)))
+		}
+		if err := h.mayChangeFlux(sc, "remove the image automation of this app (deploy with image_automation to keep it)"); err != nil {
+			return err
+		}
+		if held {
+			if _, err := h.store.ProposeResource(ctx, tx, res.ID, nil, store.Proposal{Delete: true}); err != nil {
+				return err
+			}
 			continue
 		}
 		if _, err := h.store.MarkResourceDeleting(ctx, tx, res.ID); err != nil {

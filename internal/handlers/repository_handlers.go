@@ -90,6 +90,9 @@ func (h *Handler) connectRepository(ctx context.Context, tx pgx.Tx, r *http.Requ
 	if err != nil {
 		return nil, "", nil, err
 	}
+	if err := h.checkRepoIsolation(ctx, tx, sc.Project, *repo); err != nil {
+		return nil, "", nil, err
+	}
 	if creds != nil {
 		if err := h.secrets.Put(ctx, ref, creds); err != nil {
 			return nil, ref, nil, err
@@ -123,6 +126,9 @@ func (h *Handler) setGitops(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		if repo, err = h.store.UpdateRepositoryGitops(ctx, tx, id, q.Enabled, rawCfg); err != nil {
+			return nil, err
+		}
+		if err := h.checkRepoIsolation(ctx, tx, scopeOf(r).Project, *repo); err != nil {
 			return nil, err
 		}
 		state := "disabled"
@@ -220,4 +226,15 @@ func (h *Handler) projectRepo(ctx context.Context, db store.DBTX, r *http.Reques
 		return nil, errNotFound("repository %d: not found", id)
 	}
 	return repo, err
+}
+
+// checkRepoIsolation refuses a repository change (or a new repository) that would move the
+// project's environments onto another environment's files.
+func (h *Handler) checkRepoIsolation(ctx context.Context, tx pgx.Tx, project *store.Project, repo store.Repository) error {
+	w, err := h.loadWorld(ctx, tx)
+	if err != nil {
+		return err
+	}
+	w.setRepo(repo)
+	return w.check(func(e *store.Environment) bool { return e.ProjectID == project.ID })
 }

@@ -89,7 +89,9 @@ func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, out)
 }
 
-// createResources validates req and inserts one row and one apply job per target.
+// createResources validates req and inserts one row and one apply job per target. In a target
+// whose gate requires approvals the row is created unapproved, its settings a proposal that
+// the last approval makes live; nothing applies it before.
 func (h *Handler) createResources(ctx context.Context, tx pgx.Tx, sc *reqScope, req *createResourceReq) (*createResponse, error) {
 	spec, err := fluxspec.Decode(req.Kind, req.Config)
 	if err != nil {
@@ -115,17 +117,38 @@ func (h *Handler) createResources(ctx context.Context, tx pgx.Tx, sc *reqScope, 
 	if gr, ok := spec.(*fluxspec.GitRepositoryConfig); ok && gr.URL == "" && repo == nil {
 		return nil, errBadRequest("config.url", "is required when repository_id is not set")
 	}
+	if err := h.checkCredentials(spec, req.Name, repo); err != nil {
+		return nil, err
+	}
 	out := &createResponse{}
+	self := fluxspec.Ref{Kind: req.Kind, Namespace: req.Namespace, Name: req.Name}
 	for _, t := range targets {
+		if err := h.checkObjectFree(ctx, tx, t.Cluster, self); err != nil {
+			return nil, err
+		}
+		if err := h.checkConfinement(ctx, tx, sc.Project, t.Env, req.Namespace, spec); err != nil {
+			return nil, err
+		}
 		if err := h.checkDependencies(ctx, tx, t.Cluster, req.Namespace, req.Name, spec); err != nil {
 			return nil, err
 		}
-		nr := store.NewResource{
-			ProjectID: sc.projectID(), RepositoryID: req.RepositoryID, Cluster: t.Cluster,
-			Kind: req.Kind, Namespace: req.Namespace, Name: req.Name, Config: compactJSON(req.Config),
+		if err := h.checkReadsOwnProject(ctx, tx, sc.projectID(), t.Cluster, req.Namespace, spec); err != nil {
+			return nil, err
 		}
+		var ownEnv *int64
 		if t.Env != nil {
-			nr.EnvironmentID = &t.Env.ID
+			ownEnv = &t.Env.ID
+		}
+		gate, err := h.gateFor(ctx, tx, t.Cluster, self, spec, ownEnv)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.authorizeGate(ctx, tx, sc, gate, ownEnv); err != nil {
+			return nil, err
+		}
+		nr := store.NewResource{
+			ProjectID: sc.projectID(), EnvironmentID: ownEnv, RepositoryID: req.RepositoryID, Cluster: t.Cluster,
+			Kind: req.Kind, Namespace: req.Namespace, Name: req.Name, Config: compactJSON(req.Config), Proposed: gate.Held(),
 		}
 		res, err := h.store.CreateResource(ctx, tx, nr)
 		if _, dup := store.IsUniqueViolation(err); dup {
@@ -136,8 +159,11 @@ func (h *Handler) createResources(ctx context.Context, tx pgx.Tx, sc *reqScope, 
 			return nil, err
 		}
 		summary := fmt.Sprintf("create %s %s/%s in cluster %s", req.Kind, req.Namespace, req.Name, t.Cluster)
-		held, err := h.submitJob(ctx, tx, sc, t.Env, res, summary, jobs.ApplyResourceArgs{ResourceID: res.ID})
+		held, err := h.submitJob(ctx, tx, sc, gate, res, summary, jobs.ApplyResourceArgs{ResourceID: res.ID})
 		if err != nil {
+			return nil, err
+		}
+		if err := h.raisePending(ctx, tx, t.Cluster, req.Namespace, spec, gate); err != nil {
 			return nil, err
 		}
 		if held != nil {
@@ -145,6 +171,9 @@ func (h *Handler) createResources(ctx context.Context, tx pgx.Tx, sc *reqScope, 
 				out.Held = map[int64]int64{}
 			}
 			out.Held[res.ID] = *held
+			if res, err = h.store.ResourceByID(ctx, tx, res.ID); err != nil {
+				return nil, err
+			}
 		}
 		out.Items = append(out.Items, *res)
 	}
@@ -226,7 +255,7 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) {
 	var out changeResponse
 	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		sc := scopeOf(r)
-		res, err := h.lockOwnResource(ctx, tx, sc, id)
+		res, err := h.lockChangeable(ctx, tx, sc, id)
 		if err != nil {
 			return nil, err
 		}
@@ -235,33 +264,67 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) {
 			return nil, specError(err)
 		}
 		repoID := res.RepositoryID
+		var repo *store.Repository
 		if req.RepositoryID != nil {
-			repo, err := h.store.RepositoryByID(ctx, tx, *req.RepositoryID)
-			if err != nil || repo.ProjectID != res.ProjectID {
-				return nil, errBadRequest("repository_id", "no repository %d in this project", *req.RepositoryID)
-			}
 			repoID = req.RepositoryID
+		}
+		if repoID != nil {
+			repo, err = h.store.RepositoryByID(ctx, tx, *repoID)
+			if err != nil || repo.ProjectID != res.ProjectID {
+				return nil, errBadRequest("repository_id", "no repository %d in this project", *repoID)
+			}
 		}
 		if gr, ok := spec.(*fluxspec.GitRepositoryConfig); ok && gr.URL == "" && repoID == nil {
 			return nil, errBadRequest("config.url", "is required when the resource has no repository")
 		}
-		if err := h.checkDependencies(ctx, tx, res.Cluster, res.Namespace, res.Name, spec); err != nil {
+		if err := h.checkCredentials(spec, res.Name, repo); err != nil {
 			return nil, err
 		}
-		updated, err := h.store.UpdateResourceConfig(ctx, tx, res.ID, compactJSON(req.Config), repoID)
-		if err != nil {
-			return nil, err
-		}
-		out.Resource = *updated
 		env, err := h.envOf(ctx, tx, res)
 		if err != nil {
 			return nil, err
 		}
-		summary := fmt.Sprintf("change %s %s/%s in cluster %s", res.Kind, res.Namespace, res.Name, res.Cluster)
-		if out.ApprovalRequestID, err = h.submitJob(ctx, tx, sc, env, res, summary, jobs.ApplyResourceArgs{ResourceID: res.ID}); err != nil {
+		if err := h.checkConfinement(ctx, tx, sc.Project, env, res.Namespace, spec); err != nil {
 			return nil, err
 		}
-		ch := resourceChange(res, res.Config, updated.Config, "changed")
+		if err := h.checkDependencies(ctx, tx, res.Cluster, res.Namespace, res.Name, spec); err != nil {
+			return nil, err
+		}
+		if err := h.checkReadsOwnProject(ctx, tx, res.ProjectID, res.Cluster, res.Namespace, spec); err != nil {
+			return nil, err
+		}
+		gate, err := h.gateFor(ctx, tx, res.Cluster, refOfRow(res), spec, res.EnvironmentID)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.authorizeGate(ctx, tx, sc, gate, res.EnvironmentID); err != nil {
+			return nil, err
+		}
+		cfg := compactJSON(req.Config)
+		summary := fmt.Sprintf("change %s %s/%s in cluster %s", res.Kind, res.Namespace, res.Name, res.Cluster)
+		if gate.Held() {
+			// The change is a proposal: the live config stays until the last approval.
+			if _, err := h.store.ProposeResource(ctx, tx, res.ID, nil, store.Proposal{Config: cfg, RepositoryID: repoID}); err != nil {
+				return nil, err
+			}
+		} else if _, err := h.store.UpdateResourceConfig(ctx, tx, res.ID, cfg, repoID); err != nil {
+			return nil, err
+		}
+		if out.ApprovalRequestID, err = h.submitJob(ctx, tx, sc, gate, res, summary, jobs.ApplyResourceArgs{ResourceID: res.ID}); err != nil {
+			return nil, err
+		}
+		if err := h.raisePending(ctx, tx, res.Cluster, res.Namespace, spec, gate); err != nil {
+			return nil, err
+		}
+		updated, err := h.store.ResourceByID(ctx, tx, res.ID)
+		if err != nil {
+			return nil, err
+		}
+		out.Resource = *updated
+		ch := resourceChange(res, res.Config, cfg, "changed")
+		if out.ApprovalRequestID != nil {
+			ch.Message = "proposed a change of " + strings.TrimPrefix(ch.Message, "changed ")
+		}
 		ch.Details = heldDetails(out.ApprovalRequestID)
 		return ch, nil
 	}) {
@@ -295,11 +358,8 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) {
 	var out changeResponse
 	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		sc := scopeOf(r)
-		res, err := h.store.LockResourceByID(ctx, tx, id)
-		if err != nil || res.ProjectID != scopeOf(r).projectID() {
-			return nil, errNotFound("gitops resource %d: not found", id)
-		}
-		if err := h.authorizeResource(ctx, tx, scopeOf(r), res); err != nil {
+		res, err := h.lockChangeable(ctx, tx, sc, id)
+		if err != nil {
 			return nil, err
 		}
 		deps, err := h.dependents(ctx, tx, res)
@@ -311,22 +371,33 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) {
 			return nil, &httpError{Status: http.StatusConflict, Field: "dependsOn",
 				Msg: fmt.Sprintf("%s/%s is a dependency of %s; change those first", res.Namespace, res.Name, strings.Join(deps, ", "))}
 		}
-		env, err := h.envOf(ctx, tx, res)
+		spec, _ := fluxspec.Decode(res.Kind, res.Config)
+		gate, err := h.gateFor(ctx, tx, res.Cluster, refOfRow(res), spec, res.EnvironmentID)
 		if err != nil {
 			return nil, err
 		}
-		summary := fmt.Sprintf("delete %s %s/%s from cluster %s", res.Kind, res.Namespace, res.Name, res.Cluster)
-		if out.ApprovalRequestID, err = h.submitJob(ctx, tx, sc, env, res, summary, jobs.DeleteResourceArgs{ResourceID: res.ID}); err != nil {
+		if err := h.authorizeGate(ctx, tx, sc, gate, res.EnvironmentID); err != nil {
 			return nil, err
 		}
-		out.Resource = *res
-		if out.ApprovalRequestID == nil { // held: the delete job marks it once approved
-			marked, err := h.store.MarkResourceDeleting(ctx, tx, res.ID)
-			if err != nil {
+		if gate.Held() {
+			if _, err := h.store.ProposeResource(ctx, tx, res.ID, nil, store.Proposal{Delete: true}); err != nil {
 				return nil, err
 			}
-			out.Resource = *marked
 		}
+		summary := fmt.Sprintf("delete %s %s/%s from cluster %s", res.Kind, res.Namespace, res.Name, res.Cluster)
+		if out.ApprovalRequestID, err = h.submitJob(ctx, tx, sc, gate, res, summary, jobs.DeleteResourceArgs{ResourceID: res.ID}); err != nil {
+			return nil, err
+		}
+		if out.ApprovalRequestID == nil { // held: the delete job marks it once approved
+			if _, err := h.store.MarkResourceDeleting(ctx, tx, res.ID); err != nil {
+				return nil, err
+			}
+		}
+		marked, err := h.store.ResourceByID(ctx, tx, res.ID)
+		if err != nil {
+			return nil, err
+		}
+		out.Resource = *marked
 		ch := resourceChange(res, res.Config, nil, "deletion requested for")
 		ch.Details = heldDetails(out.ApprovalRequestID)
 		return ch, nil
@@ -337,7 +408,8 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) {
 }
 
 // lockOwnResource locks a resource of the scoped project for a change; another project's
-// resource is a 404, and one being deleted a 409.
+// resource is a 404, one being deleted a 409, and so is one whose create still waits for its
+// approvals (there is nothing in the cluster to act on yet).
 func (h *Handler) lockOwnResource(ctx context.Context, tx pgx.Tx, sc *reqScope, id int64) (*store.Resource, error) {
 	res, err := h.store.LockResourceByID(ctx, tx, id)
 	if err != nil || res.ProjectID != sc.projectID() {
@@ -349,7 +421,33 @@ func (h *Handler) lockOwnResource(ctx context.Context, tx pgx.Tx, sc *reqScope, 
 	if res.ApplyStatus == store.ApplyDeleting {
 		return nil, &httpError{Status: http.StatusConflict, Msg: fmt.Sprintf("gitops resource %d is being deleted", id)}
 	}
+	if !res.Approved {
+		return nil, h.refuse("not_approved", &httpError{Status: http.StatusConflict,
+			Msg: fmt.Sprintf("%s %s/%s is not approved yet (approval request %s); nothing is in the cluster to act on", res.Kind, res.Namespace, res.Name, requestRef(res))})
+	}
 	return res, nil
+}
+
+// lockChangeable is lockOwnResource for a change of the resource's settings: one whose
+// previous change still waits for approvals is a 409 naming that request.
+func (h *Handler) lockChangeable(ctx context.Context, tx pgx.Tx, sc *reqScope, id int64) (*store.Resource, error) {
+	res, err := h.lockOwnResource(ctx, tx, sc, id)
+	if err != nil {
+		return nil, err
+	}
+	if res.HasPending() {
+		return nil, h.refuse("proposal_pending", &httpError{Status: http.StatusConflict,
+			Msg: fmt.Sprintf("%s %s/%s has a change awaiting approval (approval request %s); approve or reject it first", res.Kind, res.Namespace, res.Name, requestRef(res))})
+	}
+	return res, nil
+}
+
+// requestRef names the approval request holding a resource's proposal.
+func requestRef(res *store.Resource) string {
+	if res.PendingRequestID == nil {
+		return "not yet made"
+	}
+	return fmt.Sprint(*res.PendingRequestID)
 }
 
 func resourceChange(res *store.Resource, before, after any, verb string) *auditChange {

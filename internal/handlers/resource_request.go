@@ -177,24 +177,24 @@ func (h *Handler) authorizeResource(ctx context.Context, db store.DBTX, sc *reqS
 	return h.authorizeEnv(ctx, db, sc, env)
 }
 
-// submitJob inserts the job of a change to a resource, or holds it for approval when the
-// resource's environment requires approvals (prod: two, by default; R8.4). env is the
-// resource's environment (nil for project-wide resources, which need none). It returns the
-// approval request's ID when the job is held.
-func (h *Handler) submitJob(ctx context.Context, tx pgx.Tx, sc *reqScope, env *store.Environment, res *store.Resource, summary string, args river.JobArgs) (*int64, error) {
+// submitJob inserts the job of a change to a resource, or holds it for approval when the gate
+// requires approvals (the strictest environment that reads the resource; prod: two, by
+// default; R8.4). It returns the approval request's ID when the job is held; the caller has
+// stored the change as the resource's proposal and attaches it to the request.
+func (h *Handler) submitJob(ctx context.Context, tx pgx.Tx, sc *reqScope, gate *approvalGate, res *store.Resource, summary string, args river.JobArgs) (*int64, error) {
 	sub := approval.Submission{
 		ProjectID: res.ProjectID, EnvironmentID: res.EnvironmentID, Action: sc.Action,
-		TargetType: "gitops_resource", TargetID: res.ID, Summary: summary, Args: args,
+		TargetType: approval.TargetResource, TargetID: res.ID, Summary: summary, Args: args,
 	}
 	if sc.Principal != nil {
 		sub.RequestedBy = sc.Principal.UserID
 	}
-	if env != nil {
-		cfg, err := policy.ParseEnvConfig(env.GitopsConfig)
-		if err != nil {
-			return nil, errConflict("environment %q has invalid access settings (%v); an admin must repair its gitops_config", env.Name, err)
+	if gate.Held() {
+		sub.Required, sub.TTL = gate.Required, gate.TTL
+		sub.EnvironmentID = &gate.Env.ID
+		if res.EnvironmentID == nil || *res.EnvironmentID != gate.Env.ID {
+			sub.Summary += fmt.Sprintf(" (read by environment %s, which requires %d approvals)", gate.Env.Name, gate.Required)
 		}
-		sub.Required, sub.TTL = cfg.Approvals(env.Kind), cfg.TTL()
 	}
 	s, err := h.approvals.Submit(ctx, tx, sub)
 	if errors.Is(err, approval.ErrPendingExists) {
@@ -203,10 +203,13 @@ func (h *Handler) submitJob(ctx context.Context, tx pgx.Tx, sc *reqScope, env *s
 	if err != nil {
 		return nil, err
 	}
-	if s.Request != nil {
-		return &s.Request.ID, nil
+	if s.Request == nil {
+		return nil, nil
 	}
-	return nil, nil
+	if err := h.store.AttachProposals(ctx, tx, s.Request.ID, []int64{res.ID}); err != nil {
+		return nil, err
+	}
+	return &s.Request.ID, nil
 }
 
 // envOf returns the environment of res, or nil.

@@ -55,6 +55,7 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{get, "/projects/{project}/environments/{env}", "environment.get", h.getEnvironment},
 		{patch, "/projects/{project}/environments/{env}", "environment.update", h.updateEnvironment},
 		{post, "/projects/{project}/environments/{env}/deployments", "deployment.create", h.createDeployment},
+		{post, "/projects/{project}/environments/{env}/bootstrap", "environment.bootstrap", h.bootstrapEnvironment},
 
 		// Rollbacks (R11): what an app can be rolled back to, rolling back, the progress.
 		{get, "/projects/{project}/environments/{env}/apps/{app}/rollback-targets", "deployment.list", h.listRollbackTargets},
@@ -91,6 +92,7 @@ func (h *Handler) apiRoutes() []apiRoute {
 
 		// GitOps resources → Flux objects: changes, flux reconcile / suspend / resume, views.
 		{post, "/projects/{project}/resources", "resource.create", h.createResource},
+		{post, "/projects/{project}/resources/import", "resource.import", h.importResource},
 		{put, "/projects/{project}/resources/{id}", "resource.update", h.updateResource},
 		{del, "/projects/{project}/resources/{id}", "resource.delete", h.deleteResource},
 		{post, "/projects/{project}/resources/{id}/reconcile", "resource.reconcile", h.reconcileResource},
@@ -109,6 +111,7 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{get, "/resources", "resource.list_all", h.listResources},
 		{get, "/audit", "audit.list_all", h.listAudit},
 		{get, "/clusters", "cluster.list", h.listClusters},
+		{get, "/clusters/{cluster}/discovered", "cluster.discovered", h.listDiscovered},
 	}
 }
 

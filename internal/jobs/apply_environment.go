@@ -51,8 +51,8 @@ func (w *ApplyEnvironmentWorker) Work(ctx context.Context, job *river.Job[ApplyE
 		}
 		var ids []int64
 		for _, r := range list {
-			if r.ApplyStatus == store.ApplyDeleting {
-				continue
+			if r.ApplyStatus == store.ApplyDeleting || !r.Approved {
+				continue // being deleted, or not approved yet: nothing of it may reach the cluster
 			}
 			if err := w.Store.BumpSpecVersion(ctx, tx, r.ID); err != nil {
 				return err

@@ -64,6 +64,9 @@ func (w *ApplyResourceWorker) Work(ctx context.Context, job *river.Job[ApplyReso
 		if err != nil {
 			return err
 		}
+		if !res.Approved {
+			return nil // created by a change still waiting for approvals: nothing to apply
+		}
 		if res.ApplyStatus == store.ApplyDeleting || res.AppliedSpecVersion >= res.SpecVersion && res.ApplyStatus == store.ApplyApplied {
 			return nil // being deleted, or this version is already in the cluster
 		}
@@ -106,7 +109,19 @@ func (w *ApplyResourceWorker) apply(ctx context.Context, tx pgx.Tx, res *store.R
 	}
 	kctx, cancel := context.WithTimeout(ctx, kubeCallTimeout)
 	defer cancel()
+	// fluxbridge changes only what it made (or was told to import): an object of the same
+	// name that someone else manages is left alone, and the refusal shown on the row.
+	if err := flux.CheckOwned(kctx, cl.Client, refOf(res), fmt.Sprint(res.ID)); err != nil {
+		if flux.IsForeign(err) {
+			w.Metrics.Refused("foreign_object")
+			return store.Applied{}, river.JobCancel(err)
+		}
+		return store.Applied{}, err
+	}
 	if err := flux.EnsureNamespace(kctx, cl.Client, res.Namespace); err != nil {
+		return store.Applied{}, err
+	}
+	if err := w.ensureTenant(ctx, tx, kctx, cl.Client, res, t); err != nil {
 		return store.Applied{}, err
 	}
 	if gr, ok := spec.(*fluxspec.GitRepositoryConfig); ok && repo != nil && repo.CredentialRef != "" {
@@ -136,8 +151,37 @@ func (w *ApplyResourceWorker) writeGitSecret(ctx context.Context, c client.Clien
 	if err := flux.ValidateGitCredentials(data); err != nil {
 		return river.JobCancel(fmt.Errorf("repository %s: %w", repo.Name, err))
 	}
+	if err := flux.CheckSecretOwned(ctx, c, res.Namespace, name, fmt.Sprint(res.ID)); err != nil {
+		if flux.IsForeign(err) {
+			w.Metrics.Refused("credential_secret")
+			return river.JobCancel(fmt.Errorf("repository %s's credentials are not written: %w", repo.Name, err))
+		}
+		return err
+	}
 	labels := map[string]string{
 		fluxspec.LabelManagedBy: fluxspec.ManagedByValue, fluxspec.LabelResourceID: fmt.Sprint(res.ID),
 	}
 	return flux.WriteSecret(ctx, c, res.Namespace, name, data, labels)
+}
+
+// ensureTenant puts the environment's ServiceAccount and its RBAC (admin in the environment's
+// namespaces, nothing else) next to an applier of the environment before the applier, which
+// impersonates it: Flux then applies nothing outside the environment.
+func (w *ApplyResourceWorker) ensureTenant(ctx context.Context, tx pgx.Tx, kctx context.Context, c client.Client, res *store.Resource, t *fluxspec.Target) error {
+	if !fluxspec.IsApplier(res.Kind) || res.EnvironmentID == nil || t.ServiceAccount == "" {
+		return nil
+	}
+	env, err := w.Store.EnvironmentByID(ctx, tx, *res.EnvironmentID)
+	if err != nil {
+		return err
+	}
+	err = flux.EnsureTenant(kctx, c, flux.Tenant{
+		Namespace: res.Namespace, ServiceAccount: t.ServiceAccount, Namespaces: env.Namespaces(t.Project),
+		Labels: map[string]string{flux.LabelManagedBy: flux.ManagedByValue, flux.LabelOwner: t.Project + "." + env.Name},
+	})
+	if flux.IsForeign(err) {
+		w.Metrics.Refused("foreign_object")
+		return river.JobCancel(err)
+	}
+	return err
 }

@@ -70,6 +70,16 @@ func (w *DeleteResourceWorker) Work(ctx context.Context, job *river.Job[DeleteRe
 		}
 		kctx, cancel := context.WithTimeout(ctx, kubeCallTimeout)
 		defer cancel()
+		// An object of that name that fluxbridge does not own (it never applied over it) is
+		// not deleted: only the row goes.
+		if err := flux.CheckOwned(kctx, cl.Client, refOf(res), fmt.Sprint(res.ID)); flux.IsForeign(err) {
+			w.Metrics.Refused("foreign_object")
+			return w.deleteRow(ctx, res, fmt.Sprintf("%s %s/%s removed from fluxbridge; the object in cluster %s was left alone: %v",
+				res.Kind, res.Namespace, res.Name, res.Cluster, err))
+		} else if err != nil {
+			_ = w.Store.RecordApplyError(ctx, w.Store.Pool(), res.ID, err.Error())
+			return err
+		}
 		gone, err := flux.Delete(kctx, cl.Client, refOf(res))
 		if err != nil {
 			_ = w.Store.RecordApplyError(ctx, w.Store.Pool(), res.ID, err.Error())
@@ -87,9 +97,13 @@ func (w *DeleteResourceWorker) Work(ctx context.Context, job *river.Job[DeleteRe
 			return err
 		}
 	}
-	err = w.Store.WithTx(ctx, func(tx pgx.Tx) error {
-		if err := auditSystem(ctx, w.Store, tx, res, "resource.deleted",
-			fmt.Sprintf("%s %s/%s deleted from cluster %s", res.Kind, res.Namespace, res.Name, res.Cluster), nil); err != nil {
+	return w.deleteRow(ctx, res, fmt.Sprintf("%s %s/%s deleted from cluster %s", res.Kind, res.Namespace, res.Name, res.Cluster))
+}
+
+// deleteRow deletes the resource's row with its audit row, and rewires the cluster's alerting.
+func (w *DeleteResourceWorker) deleteRow(ctx context.Context, res *store.Resource, msg string) error {
+	err := w.Store.WithTx(ctx, func(tx pgx.Tx) error {
+		if err := auditSystem(ctx, w.Store, tx, res, "resource.deleted", msg, nil); err != nil {
 			return err
 		}
 		return w.Store.DeleteResource(ctx, tx, res.ID)

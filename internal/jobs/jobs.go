@@ -85,7 +85,7 @@ func Register(workers *river.Workers, d Deps) error {
 	if d.AfterPush == nil && d.Clusters != nil {
 		d.AfterPush = ReconcileOnPush(d.Store, d.Clusters)
 	}
-	kd := kubeDeps{Store: d.Store, Clusters: d.Clusters, Secrets: d.Secrets, Poll: d.ReconcilePoll,
+	kd := kubeDeps{Store: d.Store, Clusters: d.Clusters, Secrets: d.Secrets, Poll: d.ReconcilePoll, Metrics: d.Metrics,
 		Alerts: &AlertWirer{Store: d.Store, Clusters: d.Clusters, Targets: d.AlertTargets}}
 	errs := []error{
 		river.AddWorkerSafely(workers, &FluxEventWorker{Store: d.Store, IsAncestor: d.IsAncestor}),
@@ -94,6 +94,7 @@ func Register(workers *river.Workers, d Deps) error {
 		river.AddWorkerSafely(workers, &ApprovalExpiryWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &ApplyResourceWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &DeleteResourceWorker{kubeDeps: kd}),
+		river.AddWorkerSafely(workers, &MarkResourceWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &ReconcileResourceWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &ApplyEnvironmentWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &WireAlertsWorker{Wirer: kd.Alerts}),
@@ -105,6 +106,8 @@ func Register(workers *river.Workers, d Deps) error {
 		errs = append(errs, river.AddWorkerSafely(workers, &CommitPushWorker{
 			Store: d.Store, Git: d.Git, Secrets: d.Secrets, Locks: d.PushLocks, Committer: d.Committer,
 			AfterPush: d.AfterPush,
+		}), river.AddWorkerSafely(workers, &BootstrapEnvironmentWorker{
+			Store: d.Store, Git: d.Git, Secrets: d.Secrets, Locks: d.PushLocks, Committer: d.Committer,
 		}), river.AddWorkerSafely(workers, &RollbackWorker{
 			Store: d.Store, Git: d.Git, Secrets: d.Secrets, Locks: d.PushLocks, Committer: d.Committer,
 			Clusters: d.Clusters, IsAncestor: d.IsAncestor, Poll: d.ReconcilePoll,

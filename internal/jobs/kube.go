@@ -13,6 +13,7 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/flux"
 	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
+	"github.com/fluxbridge/fluxbridge/internal/metrics"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
@@ -56,6 +57,8 @@ type kubeDeps struct {
 	Poll     time.Duration
 	// Alerts wires the clusters' alerting; nil leaves it to people.
 	Alerts *AlertWirer
+	// Metrics counts the refusals of the guards; optional.
+	Metrics *metrics.Metrics
 }
 
 // clusterOf returns the client of a resource's cluster; a cluster missing from the config is
@@ -90,6 +93,10 @@ func (d *kubeDeps) target(ctx context.Context, db store.DBTX, res *store.Resourc
 		t.Environment = env.Name
 		if t.Env, err = fluxspec.ParseEnvSettings(env.GitopsConfig); err != nil {
 			return nil, nil, fmt.Errorf("environment %s: %w", env.Name, err)
+		}
+		if fluxspec.IsApplier(res.Kind) && res.ImportedAt == nil {
+			// An imported applier keeps the identity it was imported with.
+			t.ServiceAccount = env.ServiceAccount(p.Slug)
 		}
 	}
 	var repo *store.Repository
@@ -144,10 +151,10 @@ type ResourceVersion struct {
 	SpecVersion int64 `json:"spec_version"`
 }
 
-// EnqueueCarriedApplyTx enqueues in tx an apply of each carried version that is still its
-// resource's current one and not yet in the cluster. A version a later change replaced is
-// left to that change's own job, which its own approvals release: a job never applies
-// settings it did not carry. The River client comes from ctx (a running job's).
+// EnqueueCarriedApplyTx enqueues in tx an apply of each carried resource that is approved and
+// whose current version is not yet in the cluster (the carried spec version is kept for the
+// record: a later approved change is applied too, a proposal never). The River client comes
+// from ctx (a running job's).
 func EnqueueCarriedApplyTx(ctx context.Context, tx pgx.Tx, st *store.Store, carried []ResourceVersion) error {
 	var ids []int64
 	for _, c := range carried {
@@ -158,7 +165,10 @@ func EnqueueCarriedApplyTx(ctx context.Context, tx pgx.Tx, st *store.Store, carr
 		if err != nil {
 			return err
 		}
-		if res.SpecVersion != c.SpecVersion || res.ApplyStatus == store.ApplyDeleting ||
+		// The row holds approved settings only (a change waiting for approvals is a proposal
+		// beside it), so applying its current version applies nothing that was not approved,
+		// whether it is the version carried or a later approved one.
+		if !res.Approved || res.ApplyStatus == store.ApplyDeleting ||
 			res.AppliedSpecVersion >= res.SpecVersion && res.ApplyStatus == store.ApplyApplied {
 			continue
 		}

@@ -50,6 +50,9 @@ func (w *RollbackWorker) pin(ctx context.Context, tx pgx.Tx, rc *river.Client[pg
 	// The copy has its own credential Secret (written by its apply job), unless the original
 	// names one.
 	gc.Ref = &fluxspec.GitRef{Commit: rb.TargetCommit}
+	if gc.SecretRef == fluxspec.AuthSecretName(orig.Name) {
+		gc.SecretRef = "" // the original's own Secret: the copy derives one of its own
+	}
 	cfg, err := json.Marshal(gc)
 	if err != nil {
 		return err

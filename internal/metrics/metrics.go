@@ -20,6 +20,9 @@ type Metrics struct {
 	Webhook      *prometheus.CounterVec   // by cluster, result
 	Jobs         *prometheus.CounterVec   // by kind, outcome
 	JobDuration  *prometheus.HistogramVec // by kind
+	// Refusals counts changes refused by a guard (approvals, ownership, isolation,
+	// credentials, permissions), by guard; nothing was written for any of them.
+	Refusals *prometheus.CounterVec
 }
 
 // New registers every collector (and the Go and process collectors) on a new registry.
@@ -44,8 +47,12 @@ func New() *Metrics {
 			Name: "fluxbridge_job_duration_seconds", Help: "Time spent working a job, by kind.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
 		}, []string{"kind"}),
+		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fluxbridge_refusals_total",
+			Help: "Changes refused by a guard, by guard (permission, bootstrap_requires_maintainer, foreign_object, reserved_object, credential_url, credential_secret, environment_overlap, foreign_namespace, service_account, cross_project_reference, proposal_pending, not_approved).",
+		}, []string{"guard"}),
 	}
-	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.Webhook, m.Jobs, m.JobDuration,
+	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.Webhook, m.Jobs, m.JobDuration, m.Refusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -53,6 +60,14 @@ func New() *Metrics {
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// Refused counts one refusal by guard.
+func (m *Metrics) Refused(guard string) {
+	if m == nil {
+		return
+	}
+	m.Refusals.WithLabelValues(guard).Inc()
 }
 
 // ObserveJob counts one worked job.

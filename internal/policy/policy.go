@@ -57,6 +57,8 @@ var rules = map[string]Rule{
 	"environment.get":    {MinRole: Viewer},
 	"environment.create": {MinRole: Maintainer},
 	"environment.update": {MinRole: Maintainer, EnvDeploy: true},
+	// Bootstrapping an environment creates its Flux objects (R13.1).
+	"environment.bootstrap": {MinRole: Maintainer, EnvDeploy: true},
 
 	// Repositories and GitOps resources: maintainers create, change and delete Flux objects
 	// (R13.1); one that belongs to an environment also needs its deploy permission (R13.2).
@@ -73,6 +75,9 @@ var rules = map[string]Rule{
 	"resource.create":               {MinRole: Maintainer, EnvDeploy: true},
 	"resource.update":               {MinRole: Maintainer, EnvDeploy: true},
 	"resource.delete":               {MinRole: Maintainer, EnvDeploy: true},
+	// Adopting an object fluxbridge did not make (flux bootstrap's, another tool's) takes it
+	// over: platform admins only.
+	"resource.import": {AdminOnly: true},
 	// flux suspend / resume change what Flux does in the environment; flux reconcile only asks
 	// for now what Flux would do anyway, so developers who may deploy may ask (R10).
 	"resource.suspend":   {MinRole: Maintainer, EnvDeploy: true},
@@ -82,6 +87,8 @@ var rules = map[string]Rule{
 	"resource.export": {MinRole: Viewer},
 	// The configured clusters and whether they answer: any signed-in user.
 	"cluster.list": {AnyUser: true},
+	// The objects of a cluster no project manages, across projects: platform admins.
+	"cluster.discovered": {AdminOnly: true},
 
 	// Deployments: deploying needs the environment's deploy permission and nothing more.
 	"deployment.list":   {MinRole: Viewer},
@@ -193,6 +200,9 @@ func Authorize(action string, s Subject, t Target) error {
 	return nil
 }
 
+// Describe names the target for a refusal, e.g. `environment "production" (prod) of project "webapp"`.
+func (t Target) Describe() string { return t.describe() }
+
 func (t Target) describe() string {
 	switch {
 	case t.Env != nil:
@@ -202,6 +212,9 @@ func (t Target) describe() string {
 	}
 	return "the platform"
 }
+
+// Describe names the subject's standing on t for a refusal, e.g. "project role developer".
+func (s Subject) Describe(t Target) string { return s.describe(t) }
 
 func (s Subject) describe(t Target) string {
 	if s.Role == None {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Repository layouts (repositories.gitops_config.layout): where each environment's manifests go.
@@ -36,8 +37,11 @@ type EnvGitops struct {
 	Branch string `json:"branch,omitempty"`
 	// Path overrides the directory the repository's layout gives.
 	Path string `json:"path,omitempty"`
-	// Namespace is the default target namespace of the environment's apps.
-	Namespace string `json:"namespace,omitempty"`
+	// Namespace is the default target namespace of the environment's apps (default
+	// <project>-<environment>); Namespaces are more namespaces it owns. An environment deploys
+	// into these only, and no other environment of the cluster may own them.
+	Namespace  string   `json:"namespace,omitempty"`
+	Namespaces []string `json:"namespaces,omitempty"`
 	// Kustomization names the Flux Kustomization that applies the environment's path.
 	Kustomization *KustomizationRef `json:"kustomization,omitempty"`
 	// ReconcileOnDeploy, true by default, makes a pushed deploy ask Flux to reconcile the
@@ -81,4 +85,28 @@ func decodeConfig(raw json.RawMessage, v any) error {
 		return nil
 	}
 	return json.Unmarshal(raw, v)
+}
+
+// Namespaces are the namespaces env of the project with slug owns, its default namespace
+// first: gitops_config.namespace (default <project>-<environment>) and gitops_config.namespaces.
+// They are not validated here.
+func (e *Environment) Namespaces(projectSlug string) []string {
+	c, _ := e.Gitops()
+	def := c.Namespace
+	if def == "" {
+		def = projectSlug + "-" + e.Name
+	}
+	out := []string{def}
+	for _, ns := range c.Namespaces {
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// ServiceAccount is the ServiceAccount the Kustomizations and HelmReleases of env of the project
+// with slug impersonate: admin in env's namespaces and nothing else.
+func (e *Environment) ServiceAccount(projectSlug string) string {
+	return "fluxbridge-" + projectSlug + "-" + e.Name
 }

@@ -46,6 +46,17 @@ type Resource struct {
 	ChartName              string          `db:"chart_name" json:"chart_name"`
 	ChartVersion           string          `db:"chart_version" json:"chart_version"`
 	HelmHistory            json.RawMessage `db:"helm_history" json:"helm_history"`
+
+	// Approved is false while the create that made the row waits for approvals: Config is
+	// then empty and Pending holds the proposed settings; nothing applies the row.
+	Approved bool `db:"approved" json:"approved"`
+	// Pending is the change awaiting approval (a Proposal), null when none; PendingRequestID
+	// is the approval request that holds it. Config is always the approved, live settings.
+	Pending          json.RawMessage `db:"pending" json:"pending"`
+	PendingRequestID *int64          `db:"pending_request_id" json:"pending_request_id"`
+	// ImportedAt is set on an object that existed in the cluster and was adopted by an admin.
+	ImportedAt *time.Time `db:"imported_at" json:"imported_at,omitempty"`
+	ImportedBy *int64     `db:"imported_by" json:"-"`
 }
 
 // ObjectRef names a Flux object in a cluster.
@@ -67,6 +78,12 @@ type NewResource struct {
 	Namespace     string
 	Name          string
 	Config        json.RawMessage
+	// Proposed creates the row unapproved: Config and RepositoryID become its Pending
+	// proposal, to be approved (PromoteProposals) or discarded with the request that holds
+	// it (AttachProposals names it).
+	Proposed bool
+	// ImportedBy marks an adopted object (POST …/resources/import).
+	ImportedBy *int64
 }
 
 // CreateResource inserts a gitops_resources row.
@@ -75,10 +92,21 @@ func (s *Store) CreateResource(ctx context.Context, db DBTX, r NewResource) (*Re
 	if len(cfg) == 0 {
 		cfg = json.RawMessage(`{}`)
 	}
+	var pending json.RawMessage
+	repoID := r.RepositoryID
+	if r.Proposed {
+		var err error
+		if pending, err = json.Marshal(Proposal{Config: cfg, RepositoryID: r.RepositoryID}); err != nil {
+			return nil, err
+		}
+		cfg, repoID = json.RawMessage(`{}`), nil
+	}
 	rows, _ := db.Query(ctx, `
-		INSERT INTO gitops_resources (project_id, environment_id, repository_id, cluster, kind, namespace, name, config)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-		r.ProjectID, r.EnvironmentID, r.RepositoryID, r.Cluster, r.Kind, r.Namespace, r.Name, cfg)
+		INSERT INTO gitops_resources (project_id, environment_id, repository_id, cluster, kind, namespace, name, config,
+			approved, pending, imported_by, imported_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $11::bigint IS NULL THEN NULL ELSE now() END)
+		RETURNING *`,
+		r.ProjectID, r.EnvironmentID, repoID, r.Cluster, r.Kind, r.Namespace, r.Name, cfg, !r.Proposed, pending, r.ImportedBy)
 	res, err := collectOne[Resource](rows)
 	if err != nil {
 		return nil, fmt.Errorf("insert gitops resource: %w", err)

@@ -132,9 +132,9 @@ func (s *Store) EnvironmentByName(ctx context.Context, db DBTX, projectID int64,
 	return e, nil
 }
 
-// ListEnvironments returns a project's environments by name.
+// ListEnvironments returns a project's environments (all when projectID is 0) by name.
 func (s *Store) ListEnvironments(ctx context.Context, db DBTX, projectID int64) ([]Environment, error) {
-	rows, _ := db.Query(ctx, `SELECT * FROM environments WHERE project_id = $1 ORDER BY name`, projectID)
+	rows, _ := db.Query(ctx, `SELECT * FROM environments WHERE ($1 = 0 OR project_id = $1) ORDER BY project_id, name`, projectID)
 	out, err := collectAll[Environment](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list environments: %w", err)

@@ -34,15 +34,22 @@ type syncer struct {
 // and a failure notifies once.
 func (s *syncer) sync(ctx context.Context, ref flux.Ref, u *unstructured.Unstructured, at time.Time) error {
 	return s.store.WithTx(ctx, func(tx pgx.Tx) error {
-		res, err := s.store.LockResourceByRef(ctx, tx, store.ObjectRef{Cluster: s.cluster, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name})
+		oref := store.ObjectRef{Cluster: s.cluster, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
+		res, err := s.store.LockResourceByRef(ctx, tx, oref)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil // not an object fluxbridge manages
+			return s.discovered(ctx, tx, oref, u, at) // not an object fluxbridge manages
 		}
 		if err != nil {
 			return err
 		}
 		if u == nil {
 			return s.gone(ctx, tx, res, at)
+		}
+		if res.ImportedAt != nil {
+			// Imported: an observation that raced the import may have listed it as discovered.
+			if err := s.store.DeleteDiscovered(ctx, tx, oref); err != nil {
+				return err
+			}
 		}
 		o := flux.Observe(u)
 		prev := *res
@@ -79,6 +86,34 @@ func (s *syncer) sync(ctx context.Context, ref flux.Ref, u *unstructured.Unstruc
 			return s.notifyFailure(ctx, tx, res, o)
 		}
 		return nil
+	})
+}
+
+// discovered records an object no project manages (u nil: it is gone), so that fluxbridge
+// never creates over it and an admin can see and import it.
+func (s *syncer) discovered(ctx context.Context, tx pgx.Tx, ref store.ObjectRef, u *unstructured.Unstructured, at time.Time) error {
+	if u == nil {
+		return s.store.DeleteDiscovered(ctx, tx, ref)
+	}
+	l := u.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	labels, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	spec, _, _ := unstructured.NestedMap(u.Object, "spec")
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	rawSpec, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return s.store.UpsertDiscovered(ctx, tx, store.Discovered{
+		Cluster: ref.Cluster, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, UID: string(u.GetUID()),
+		Owner: flux.OwnerOf(u), Labels: labels, Spec: rawSpec, Status: flux.Observe(u).Status, ObservedAt: at,
 	})
 }
 
