@@ -12,7 +12,9 @@ import (
 // fails is not applied, and the resource API shows it waiting on that dependency, named, with
 // the dependency's own failure; once the dependency is fixed it goes ahead.
 func TestDependencyWaiting(t *testing.T) {
-	p := newProject(t, "deps", projectOpts{})
+	// The environment owns the namespace its infra Kustomization creates: its Kustomizations
+	// impersonate the environment's ServiceAccount, which may write nowhere else.
+	p := newProject(t, "deps", projectOpts{envConfig: obj{"namespaces": []any{"deps-infra"}}})
 	infra := mustCall(t, http.StatusCreated, http.MethodPost, p.path("/environments/dev/resources"), obj{
 		"kind": "Kustomization", "namespace": fluxNamespace, "name": "deps-infra",
 		"config": obj{"sourceRef": obj{"kind": "GitRepository", "name": p.slug}, "path": "./infra", "prune": true,

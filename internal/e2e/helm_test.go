@@ -30,7 +30,7 @@ func TestHelmRelease(t *testing.T) {
 		"config": obj{
 			"chart": obj{"chart": "hello", "version": ">=1.0.0 <2.0.0", "interval": "10m",
 				"sourceRef": obj{"kind": "HelmRepository", "name": "charts"}},
-			"releaseName": "hello", "targetNamespace": p.namespace, "createNamespace": true, "interval": "10m",
+			"releaseName": "hello", "targetNamespace": p.namespace, "interval": "10m",
 			"values": obj{"greeting": "hi from fluxbridge"},
 		},
 	})

@@ -131,6 +131,11 @@ func (c *HelmReleaseConfig) build(t *Target) (client.Object, error) {
 			Suspend: t.suspendApplier(),
 		},
 	}
+	if t.ServiceAccount != "" && c.TargetNamespace != "" {
+		// Confined to an environment: Helm keeps its release records where it installs, the
+		// one place the environment's ServiceAccount may write.
+		obj.Spec.StorageNamespace = c.TargetNamespace
+	}
 	if ch := c.Chart; ch != nil {
 		civ, _ := duration("", ch.Interval, minInterval, maxInterval)
 		obj.Spec.Chart = &helmv2.HelmChartTemplate{Spec: helmv2.HelmChartTemplateSpec{

@@ -49,7 +49,7 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 	f.lockedApp(t, "web3")
 	require.NoError(t, b.st.UpsertDiscovered(context.Background(), b.pool, store.Discovered{Cluster: "staging", Kind: "Kustomization",
 		Namespace: "flux-system", Name: "flux-system", Owner: "field manager kustomize-controller",
-		Spec: []byte(`{"interval":"10m0s","path":"./clusters/staging","prune":true,"sourceRef":{"kind":"GitRepository","name":"flux-system"}}`),
+		Spec:       []byte(`{"interval":"10m0s","path":"./clusters/staging","prune":true,"sourceRef":{"kind":"GitRepository","name":"flux-system"}}`),
 		ObservedAt: time.Now()}))
 	return map[string][]auditCase{
 		"user.create": {{"create a user", "admin", http.MethodPost, "/api/v1/users",

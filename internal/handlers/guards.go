@@ -89,6 +89,10 @@ func (h *Handler) checkConfinement(ctx context.Context, db store.DBTX, project *
 		target, account = c.TargetNamespace, c.ServiceAccount
 	case *fluxspec.HelmReleaseConfig:
 		target, account = c.TargetNamespace, c.ServiceAccount
+		if c.CreateNamespace {
+			return h.refuse("foreign_namespace", errBadRequest("config.createNamespace",
+				"fluxbridge creates the namespaces of environment %s (%s) itself, and its HelmReleases may create none; leave createNamespace out", env.Name, namespaceList(p.namespaces)))
+		}
 		if target == "" && !p.ownsNamespace(namespace) {
 			return h.refuse("foreign_namespace", errBadRequest("config.targetNamespace",
 				"a HelmRelease of environment %s installs into its namespaces (%s) only; set targetNamespace to one of them", env.Name, namespaceList(p.namespaces)))
