@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/stretchr/testify/assert"
@@ -49,6 +50,7 @@ func TestImpersonationConfinesKustomization(t *testing.T) {
 	wt := rig.Git.clone(t, p.slug)
 	wt.write(t, "clusters/dev/escape.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: escape\n  namespace: default\ndata:\n  k: v\n")
 	bad := wt.commitAndPush(t, "write into default")
+	start := time.Now()
 	mustCall(t, http.StatusAccepted, http.MethodPost, p.path("/resources/%d/reconcile", kustID), obj{"with_source": true})
 	var r obj
 	if !assert.Eventually(t, func() bool {
@@ -58,6 +60,7 @@ func TestImpersonationConfinesKustomization(t *testing.T) {
 		diagnose(t, p.slug)
 		t.Fatalf("the Kustomization never failed at %s: %v", bad, r)
 	}
+	t.Logf("the push outside the environment failed the Kustomization after %s", time.Since(start).Round(time.Millisecond))
 	require.Contains(t, r["status_message"], "forbidden")
 	require.Contains(t, r["status_message"], `User "system:serviceaccount:flux-system:`+sa+`"`)
 	err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "escape"}, &corev1.ConfigMap{})
@@ -67,6 +70,8 @@ func TestImpersonationConfinesKustomization(t *testing.T) {
 	// Removing it heals the environment.
 	require.NoError(t, os.Remove(filepath.Join(wt.dir, "clusters", "dev", "escape.yaml")))
 	good := wt.commitAndPush(t, "stay at home")
+	start = time.Now()
 	mustCall(t, http.StatusAccepted, http.MethodPost, p.path("/resources/%d/reconcile", kustID), obj{"with_source": true})
 	p.waitResource(t, kustID, "ready", good)
+	t.Logf("healed after %s", time.Since(start).Round(time.Millisecond))
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/kubetest"
+	"github.com/fluxbridge/fluxbridge/internal/metrics"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
@@ -59,6 +60,8 @@ type bundle struct {
 	prod    *store.Environment // west, manual sync
 	repo    *store.Repository  // with HTTPS credentials in the credential store
 	ns      string             // a namespace of this test's own
+	// workerMetrics are the worker's (the receiver serves its own on /metrics).
+	workerMetrics *metrics.Metrics
 
 	mu        sync.Mutex
 	leading   map[string]bool // clusters whose watch setup's watch leads
@@ -97,7 +100,8 @@ func setup(t *testing.T) *bundle {
 	require.NoError(t, err)
 
 	workers := river.NewWorkers()
-	require.NoError(t, jobs.Register(workers, jobs.Deps{Store: st, Clusters: b.reg, Secrets: b.secrets, ReconcilePoll: 50 * time.Millisecond}))
+	b.workerMetrics = metrics.New()
+	require.NoError(t, jobs.Register(workers, jobs.Deps{Store: st, Clusters: b.reg, Secrets: b.secrets, ReconcilePoll: 50 * time.Millisecond, Metrics: b.workerMetrics}))
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues: jobs.Queues(), Workers: workers, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 20 * time.Millisecond,
 	})
@@ -109,7 +113,11 @@ func setup(t *testing.T) *bundle {
 		_ = rc.Stop(sctx)
 	})
 
-	h := handlers.New(handlers.Deps{Store: st, River: rc, Logger: zerolog.Nop(), Clusters: b.reg,
+	// The receiver's client is insert-only, as cmd/receiver's: it may enqueue kinds this
+	// worker does not run (commit_push, bootstrap_environment: no Git here).
+	insert, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	require.NoError(t, err)
+	h := handlers.New(handlers.Deps{Store: st, River: insert, Logger: zerolog.Nop(), Clusters: b.reg,
 		WebhookTokens: map[string][]byte{"east": []byte(webhookToken), "west": []byte(webhookToken)}})
 	b.srv = httptest.NewServer(h.Routes())
 	t.Cleanup(b.srv.Close)

@@ -1,10 +1,6 @@
 package fluxcontrol_test
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -100,16 +96,7 @@ func TestHelmReleaseUpgradeCountedOnce(t *testing.T) {
 		"message":  "Helm upgrade succeeded for release podinfo with chart podinfo@6.7.1",
 		"metadata": map[string]any{"revision": "6.7.1"}, "reportingController": "helm-controller",
 	}
-	body, _ := json.Marshal(ev)
-	mac := hmac.New(sha256.New, []byte(webhookToken))
-	mac.Write(body)
-	req, _ := http.NewRequest(http.MethodPost, b.srv.URL+"/hooks/flux/east", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	postEvent(t, b, ev)
 	require.Eventually(t, func() bool {
 		return b.count(t, `SELECT count(*) FROM flux_events WHERE processed_at IS NOT NULL`) == 1
 	}, waitFor, poll)

@@ -42,12 +42,7 @@ func DependencyWait(spec Spec) time.Duration {
 // for a HelmRelease's chart template ("<namespace>-<name>" in the source's namespace), or a
 // HelmRelease's chartRef. ok is false for kinds without a source.
 func SourceOf(spec Spec, namespace, name string) (ref Ref, ok bool) {
-	orDefault := func(ns string) string {
-		if ns == "" {
-			return namespace
-		}
-		return ns
-	}
+	orDefault := defaultNamespace(namespace)
 	switch c := spec.(type) {
 	case *KustomizationConfig:
 		return Ref{Kind: c.SourceRef.Kind, Namespace: orDefault(c.SourceRef.Namespace), Name: c.SourceRef.Name}, true
@@ -74,12 +69,7 @@ func SourceOf(spec Spec, namespace, name string) (ref Ref, ok bool) {
 // GitRepository an ImageUpdateAutomation writes to. A change of any of them changes what the
 // object does, so the approvals that gate the object gate them too.
 func Reads(spec Spec, namespace string) []Ref {
-	orDefault := func(ns string) string {
-		if ns == "" {
-			return namespace
-		}
-		return ns
-	}
+	orDefault := defaultNamespace(namespace)
 	switch c := spec.(type) {
 	case *KustomizationConfig:
 		return []Ref{{Kind: c.SourceRef.Kind, Namespace: orDefault(c.SourceRef.Namespace), Name: c.SourceRef.Name}}
@@ -99,4 +89,14 @@ func Reads(spec Spec, namespace string) []Ref {
 		return []Ref{{Kind: KindGitRepository, Namespace: namespace, Name: c.SourceRef}}
 	}
 	return nil
+}
+
+// defaultNamespace returns a function giving a reference's namespace, def when it names none.
+func defaultNamespace(def string) func(string) string {
+	return func(ns string) string {
+		if ns == "" {
+			return def
+		}
+		return ns
+	}
 }

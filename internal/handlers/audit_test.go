@@ -265,6 +265,8 @@ func TestRefusedCallsWriteNoAuditRow(t *testing.T) {
 			map[string]any{"method": "gitops-ui", "app": "../../etc", "image": "nginx", "tag": "1"}, 400},
 		{"a preview", "maintainer", http.MethodPost, "/api/v1/projects/webapp/environments/staging/deployments/preview",
 			map[string]any{"app": "web", "image": "nginx", "tag": "1"}, 400},
+		{"a developer's pin (R13.1)", "developer", http.MethodPost, "/api/v1/projects/webapp/environments/staging/apps/web4/rollback",
+			map[string]any{"deployment_id": f.appliedDeploy(t, "web4"), "strategy": "pin"}, 403},
 		{"a validation", "maintainer", http.MethodPost, fmt.Sprintf("/api/v1/projects/webapp/repositories/%d/validate", b.seed.Repo.ID), nil, 200},
 	} {
 		resp, got := b.do(t, f.tokens[c.role], c.method, c.path, c.body)

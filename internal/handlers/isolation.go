@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path"
@@ -11,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
+	"github.com/fluxbridge/fluxbridge/internal/policy"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -147,6 +150,31 @@ func (h *Handler) loadWorld(ctx context.Context, tx pgx.Tx) (*world, error) {
 	for _, r := range repos {
 		w.repos[r.ProjectID] = append(w.repos[r.ProjectID], r)
 	}
+	// An environment whose gitops_config change awaits approvals owns what the change would
+	// give it too, so that nobody takes it meanwhile and the approved change still fits.
+	pending, err := h.store.ListApprovalRequests(ctx, tx, store.ApprovalFilter{State: store.ApprovalPending, TargetType: "environment", Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	for _, req := range pending {
+		if req.JobKind != (jobs.EnvironmentConfigArgs{}).Kind() {
+			continue
+		}
+		var args jobs.EnvironmentConfigArgs
+		if json.Unmarshal(req.JobArgs, &args) != nil {
+			continue
+		}
+		for _, e := range w.envs {
+			if e.ID != args.EnvironmentID {
+				continue
+			}
+			if merged, err := policy.MergeConfig(e.GitopsConfig, args.Patch); err == nil {
+				e.GitopsConfig = merged
+				w.envs = append(w.envs, e)
+			}
+			break
+		}
+	}
 	for _, e := range w.envs {
 		if w.projects[e.ProjectID] == nil {
 			p, err := h.store.ProjectByID(ctx, tx, e.ProjectID)
@@ -164,7 +192,7 @@ func (w *world) setEnv(p *store.Project, env store.Environment) {
 	w.projects[p.ID] = p
 	for i := range w.envs {
 		if w.envs[i].ID == env.ID && env.ID != 0 {
-			w.envs[i] = env
+			w.envs[i] = env // the change replaces the live settings (a pending change's stay)
 			return
 		}
 	}
@@ -213,8 +241,8 @@ func (w *world) check(touched func(*store.Environment) bool) error {
 			continue
 		}
 		for j, b := range all {
-			if i == j {
-				continue
+			if i == j || a.env.ID != 0 && a.env.ID == b.env.ID {
+				continue // an environment and its own pending change
 			}
 			if a.env.Cluster == b.env.Cluster {
 				for _, ns := range a.p.namespaces {

@@ -171,6 +171,12 @@ func (h *Handler) submitRollback(ctx context.Context, tx pgx.Tx, r *http.Request
 	if err != nil {
 		return nil, nil, err
 	}
+	if q.Strategy == store.RollbackPin {
+		// A pin creates a GitRepository and repoints the Kustomization: Flux objects (R13.1).
+		if err := h.mayChangeFlux(sc, "pin the environment (a revert needs no more than the deploy permission)"); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := h.checkRollbackAllowed(ctx, tx, sc.Env.ID, app, latest.GitopsResourceID, q.Strategy); err != nil {
 		return nil, nil, err
 	}
