@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fluxbridge/fluxbridge/internal/auth"
 	"github.com/fluxbridge/fluxbridge/internal/config"
 )
 
@@ -84,6 +86,20 @@ func runProcfile(ctx context.Context, path string) error {
 		fmt.Printf("devenv | admin API token: %s (written by the receiver on first start)\n", filepath.Join(dataDir, "admin-token"))
 		fmt.Printf("devenv |   curl -H \"Authorization: Bearer $(cat %s)\" http://%s/api/v1/me\n", filepath.Join(dataDir, "admin-token"), addr)
 	}
+	if os.Getenv(config.EnvBootstrapAdminPasswordFile) == "" {
+		path, err := filepath.Abs(filepath.Join(dataDir, "admin-password"))
+		if err != nil {
+			return err
+		}
+		pw, err := localPassword(path)
+		if err != nil {
+			return err
+		}
+		env = append(env, config.EnvBootstrapAdminPasswordFile+"="+path)
+		addr := cmp.Or(os.Getenv("LISTEN_ADDR"), config.DefaultListenAddr)
+		fmt.Printf("devenv | console: %s — sign in as %s with password %s (kept in %s)\n",
+			consoleURL(addr), auth.BootstrapUsername, pw, filepath.Join(dataDir, "admin-password"))
+	}
 	if os.Getenv("LOG_FORMAT") == "" {
 		env = append(env, "LOG_FORMAT=console")
 	}
@@ -121,6 +137,34 @@ func runProcfile(ctx context.Context, path string) error {
 	}
 	stopAll(cmds)
 	return nil
+}
+
+// localPassword returns the local admin's console password, generating it on the first run.
+// It is a local sandbox's password on the developer's own machine, so it is printed.
+func localPassword(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b)), nil
+	}
+	pw, err := auth.NewPassword()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	return pw, os.WriteFile(path, []byte(pw+"\n"), 0o600)
+}
+
+// consoleURL is the browser address of a listen address (":8080" is localhost).
+func consoleURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + "/"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 func copyPrefixed(mu *sync.Mutex, prefix string, r io.Reader) {

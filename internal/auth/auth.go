@@ -13,7 +13,7 @@ import (
 // Method says how a principal proved who they are.
 type Method string
 
-// Authentication methods. Sessions and OIDC come with the web UI.
+// Authentication methods; MethodSession is in session.go. OIDC would add its own.
 const (
 	MethodToken Method = "token"
 )
@@ -25,7 +25,9 @@ type Principal struct {
 	Admin    bool
 	// TokenID is the API token the request came with; 0 for other methods.
 	TokenID int64
-	Method  Method
+	// SessionID is the console session the request came with; 0 for other methods.
+	SessionID int64
+	Method    Method
 }
 
 // Authenticator finds and checks the credentials of a request. It returns ErrNoCredentials

@@ -106,3 +106,79 @@ func readOrCreateToken(path string) (string, bool, error) {
 	}
 	return token, true, nil
 }
+
+// BootstrapPassword gives the bootstrap admin a console password when they have none: the one in
+// passwordFile, or a generated one written there (mode 0600) for the operator to read. An admin
+// who already has a password is left alone, so that changing it in the console sticks.
+func BootstrapPassword(ctx context.Context, st *store.Store, passwordFile string) (set bool, err error) {
+	err = st.WithTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, bootstrapLock); err != nil {
+			return fmt.Errorf("take bootstrap lock: %w", err)
+		}
+		u, err := st.UserByUsername(ctx, tx, BootstrapUsername)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := st.PasswordHash(ctx, tx, u.ID); err == nil || !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		pw, err := readOrCreateSecret(passwordFile, NewPassword, func(s string) error { return CheckPasswordPolicy(s) })
+		if err != nil {
+			return err
+		}
+		hash, err := HashPassword(pw)
+		if err != nil {
+			return err
+		}
+		if err := st.SetPasswordHash(ctx, tx, u.ID, hash); err != nil {
+			return err
+		}
+		details, _ := json.Marshal(map[string]any{"password_file": passwordFile})
+		if _, err := st.InsertAudit(ctx, tx, store.AuditEntry{
+			ActorType: store.ActorSystem, ActorName: "bootstrap", Action: "user.bootstrap_password",
+			TargetType: "user", TargetID: fmt.Sprint(u.ID),
+			Message: "gave " + u.Username + " the console password in the bootstrap password file", Details: details,
+		}); err != nil {
+			return err
+		}
+		set = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin password: %w", err)
+	}
+	return set, nil
+}
+
+// readOrCreateSecret returns the secret in path (checked by valid), or one from gen written there.
+func readOrCreateSecret(path string, gen func() (string, error), valid func(string) error) (string, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil && strings.TrimSpace(string(b)) != "":
+		s := strings.TrimSpace(string(b))
+		if err := valid(s); err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		return s, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	s, err := gen()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create directory of %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return s, nil
+}

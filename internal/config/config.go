@@ -56,6 +56,14 @@ type Config struct {
 	// if no enabled admin exists, user "admin" gets the API token in this file, or a generated
 	// one written to it. Env: FLUXBRIDGE_BOOTSTRAP_ADMIN_TOKEN_FILE.
 	BootstrapAdminTokenFile string `json:"bootstrapAdminTokenFile,omitempty"`
+	// BootstrapAdminPasswordFile, when set, gives user "admin" a console password if they have
+	// none: the one in this file, or a generated one written to it. Env:
+	// FLUXBRIDGE_BOOTSTRAP_ADMIN_PASSWORD_FILE.
+	BootstrapAdminPasswordFile string `json:"bootstrapAdminPasswordFile,omitempty"`
+	// SecureCookies marks the console's session cookie Secure even on plain-HTTP requests, for a
+	// receiver behind a TLS-terminating proxy; default: when ExternalURL is https. Env:
+	// SECURE_COOKIES.
+	SecureCookies *bool `json:"secureCookies,omitempty"`
 	// SecretsDir is the directory of the file secret store holding Git credentials (one 0600
 	// file per repository); it must not be readable by others. The database keeps only
 	// references into it.
@@ -79,6 +87,14 @@ type Config struct {
 	SecretsKubernetes *KubernetesSecrets `json:"secretsKubernetes,omitempty"`
 }
 
+// Secure tells whether session cookies are marked Secure on every request.
+func (c *Config) Secure() bool {
+	if c.SecureCookies != nil {
+		return *c.SecureCookies
+	}
+	return strings.HasPrefix(c.ExternalURL, "https://")
+}
+
 // KubernetesSecrets is the Kubernetes backend of the secret store.
 type KubernetesSecrets struct {
 	// Kubeconfig is a kubeconfig path or "in-cluster".
@@ -89,6 +105,9 @@ type KubernetesSecrets struct {
 
 // EnvBootstrapAdminTokenFile names the variable that sets BootstrapAdminTokenFile.
 const EnvBootstrapAdminTokenFile = "FLUXBRIDGE_BOOTSTRAP_ADMIN_TOKEN_FILE"
+
+// EnvBootstrapAdminPasswordFile names the variable that sets BootstrapAdminPasswordFile.
+const EnvBootstrapAdminPasswordFile = "FLUXBRIDGE_BOOTSTRAP_ADMIN_PASSWORD_FILE"
 
 // Cluster is one Kubernetes cluster running Flux.
 type Cluster struct {
@@ -177,6 +196,16 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	if v := getenv(EnvBootstrapAdminTokenFile); v != "" {
 		c.BootstrapAdminTokenFile = v
+	}
+	if v := getenv(EnvBootstrapAdminPasswordFile); v != "" {
+		c.BootstrapAdminPasswordFile = v
+	}
+	if v := getenv("SECURE_COOKIES"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("SECURE_COOKIES=%q: want true or false", v)
+		}
+		c.SecureCookies = &b
 	}
 	if v := getenv("MIGRATE_ON_START"); v != "" {
 		b, err := strconv.ParseBool(v)
