@@ -54,7 +54,8 @@ func auditCases(t *testing.T, f *fixture) map[string][]auditCase {
 	return map[string][]auditCase{
 		"user.create": {{"create a user", "admin", http.MethodPost, "/api/v1/users",
 			map[string]any{"username": "newbie", "email": "newbie@example.com"}, 201}},
-		"user.update": {{"rename a user", "admin", http.MethodPatch, "/api/v1/users/sam", map[string]any{"display_name": "Sam S"}, 200}},
+		"user.update":        {{"rename a user", "admin", http.MethodPatch, "/api/v1/users/sam", map[string]any{"display_name": "Sam S"}, 200}},
+		"user.password_link": {{"issue sam a password link", "admin", http.MethodPost, "/api/v1/users/sam/password-link", nil, 201}},
 		"user.token_create": {{"issue a token for sam", "admin", http.MethodPost, "/api/v1/users/sam/tokens",
 			map[string]any{"name": "sam ci", "expires_in": "720h"}, 201}},
 		"user.token_revoke": {{"revoke sam's token", "admin", http.MethodDelete, fmt.Sprintf("/api/v1/users/sam/tokens/%d", samTokenID), nil, 200}},
@@ -189,7 +190,7 @@ func TestEveryMutatingCallWritesOneRedactedAuditRow(t *testing.T) {
 		require.NotRegexp(t, tokenShape, raw)
 	}
 
-	order := []string{"user.create", "user.update", "user.token_create", "user.token_revoke", "token.create",
+	order := []string{"user.create", "user.update", "user.password_link", "user.token_create", "user.token_revoke", "token.create",
 		"token.revoke", "project.create", "project.update", "member.set", "member.remove", "environment.create",
 		"environment.update", "repository.create", "repository.update", "repository.rotate_credentials", "environment.bootstrap", "resource.import",
 		"deployment.create", "deployment.rollback", "deployment.unlock", "template.create", "template.delete", "resource.create", "resource.update",

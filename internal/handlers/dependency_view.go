@@ -10,10 +10,10 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
-// blockingDependency is the dependency a Kustomization or HelmRelease waits on (R16.2, R16.4):
+// BlockingDependency is the dependency a Kustomization or HelmRelease waits on (R16.2, R16.4):
 // Flux does not apply an object while one of its dependsOn is not ready, and reports
 // DependencyNotReady.
-type blockingDependency struct {
+type BlockingDependency struct {
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
@@ -30,7 +30,7 @@ var notReadyDependency = regexp.MustCompile(`dependency '([^'/]+)/([^']+)' is no
 
 // waitingOn returns the dependency res waits on, or nil when it waits on none: the one Flux's
 // DependencyNotReady message names, else the first of its dependsOn that is not ready.
-func (h *Handler) waitingOn(ctx context.Context, db store.DBTX, res *store.Resource) (*blockingDependency, error) {
+func (h *Handler) waitingOn(ctx context.Context, db store.DBTX, res *store.Resource) (*BlockingDependency, error) {
 	if res.StatusReason != meta.DependencyNotReadyReason || !fluxspec.IsApplier(res.Kind) {
 		return nil, nil
 	}
@@ -46,8 +46,8 @@ func (h *Handler) waitingOn(ctx context.Context, db store.DBTX, res *store.Resou
 	if err != nil {
 		return nil, err
 	}
-	view := func(d fluxspec.Ref) *blockingDependency {
-		b := &blockingDependency{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}
+	view := func(d fluxspec.Ref) *BlockingDependency {
+		b := &BlockingDependency{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}
 		if r, ok := managed[d.Namespace+"/"+d.Name]; ok {
 			b.ID, b.Status, b.Reason, b.Message = &r.ID, r.Status, r.StatusReason, r.StatusMessage
 		}

@@ -20,17 +20,9 @@ import (
 // environment that requires approvals, 202 with the approval request holding that job.
 func (h *Handler) createGitopsDeploy(w http.ResponseWriter, r *http.Request, obj map[string]json.RawMessage) {
 	delete(obj, "method")
-	q, err := h.decodeGitopsDeploy(r.Context(), scopeOf(r), obj)
+	resp, err := h.Deploy(r, obj)
 	if err != nil {
 		h.fail(w, r, err)
-		return
-	}
-	var resp *gitopsDeployResp
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
-		var ch *auditChange
-		resp, ch, err = h.createGitopsDeployment(ctx, tx, r, q)
-		return ch, err
-	}) {
 		return
 	}
 	status := http.StatusCreated
@@ -38,6 +30,42 @@ func (h *Handler) createGitopsDeploy(w http.ResponseWriter, r *http.Request, obj
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, resp)
+}
+
+// DeployResult is a created gitops-ui deployment (see gitopsDeployResp).
+type DeployResult = gitopsDeployResp
+
+// FluxObjectView is a Flux object a deploy relies on (see fluxObjectView).
+type FluxObjectView = fluxObjectView
+
+// DeployPreview is what a deploy would write (see previewResp).
+type DeployPreview = previewResp
+
+// Deploy is the typed core of a gitops-ui deploy, for the API and the console: obj is the deploy
+// form as the API takes it (template, app, image, tag, replicas, ports, env, …; JSON field
+// names are the error fields). r carries the authorized scope of action deployment.create.
+func (h *Handler) Deploy(r *http.Request, obj map[string]json.RawMessage) (*DeployResult, error) {
+	q, err := h.decodeGitopsDeploy(r.Context(), scopeOf(r), obj)
+	if err != nil {
+		return nil, err
+	}
+	var resp *gitopsDeployResp
+	err = h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		var ch *auditChange
+		resp, ch, err = h.createGitopsDeployment(ctx, tx, r, q)
+		return ch, err
+	})
+	return resp, err
+}
+
+// PreviewDeploy is the typed core of a deploy preview: what Deploy with the same form would
+// write, the files and a unified diff against the branch head. Nothing is recorded.
+func (h *Handler) PreviewDeploy(r *http.Request, obj map[string]json.RawMessage) (*DeployPreview, error) {
+	q, err := h.decodeGitopsDeploy(r.Context(), scopeOf(r), obj)
+	if err != nil {
+		return nil, err
+	}
+	return h.previewGitopsDeployment(r.Context(), r, q)
 }
 
 // previewDeploy answers what the same body would write: the files, and a unified diff
@@ -52,13 +80,9 @@ func (h *Handler) previewDeploy(w http.ResponseWriter, r *http.Request) {
 	if err == nil && method != "" && method != store.MethodGitopsUI {
 		err = errBadRequest("method", "must be %q here, got %q", store.MethodGitopsUI, method)
 	}
-	var q *gitopsDeployReq
-	if err == nil {
-		q, err = h.decodeGitopsDeploy(r.Context(), scopeOf(r), obj)
-	}
 	var resp *previewResp
 	if err == nil {
-		resp, err = h.previewGitopsDeployment(r.Context(), r, q)
+		resp, err = h.PreviewDeploy(r, obj)
 	}
 	if err != nil {
 		h.fail(w, r, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/approval"
 	"github.com/fluxbridge/fluxbridge/internal/auth"
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
+	"github.com/fluxbridge/fluxbridge/internal/feed"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
 	"github.com/fluxbridge/fluxbridge/internal/policy"
@@ -46,6 +47,8 @@ type Deps struct {
 	Committer gitops.Signature
 	// Clusters are the managed clusters, for validation and the live views; optional.
 	Clusters *cluster.Registry
+	// Feed fans the change feed out to event streams; nil answers them 503.
+	Feed *feed.Hub
 }
 
 // Handler serves every route.
@@ -61,6 +64,7 @@ type Handler struct {
 	secrets   secrets.Store
 	clusters  *cluster.Registry
 	committer gitops.Signature
+	feed      *feed.Hub
 }
 
 // New returns a Handler; metrics default to a fresh registry and authentication to API tokens.
@@ -76,7 +80,7 @@ func New(d Deps) *Handler {
 	}
 	return &Handler{store: d.Store, river: d.River, tokens: d.WebhookTokens, metrics: d.Metrics, log: d.Logger,
 		authn: d.Authenticator, approvals: approval.New(d.Store, d.River), git: d.Git, secrets: d.Secrets,
-		clusters: d.Clusters, committer: d.Committer}
+		clusters: d.Clusters, committer: d.Committer, feed: d.Feed}
 }
 
 // httpError is an error whose message is safe to show the caller.
@@ -118,11 +122,31 @@ type errorBody struct {
 	YourRole     string `json:"your_role,omitempty"`
 }
 
-// fail turns err into a response in one place: an *httpError passes its message through, a
-// policy denial becomes 403 with its reasons, a refused approval 403 or 409, an invalid
-// gitops_config 400 naming the key, a store.ErrNotFound 404; anything else is logged and
-// becomes an opaque 500.
+// fail turns err into a response in one place: see failure. A policy denial also names the
+// action, the resource, the role it requires and the caller's role.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	f := h.Failure(r, err)
+	body := errorBody{Error: f.Msg, Field: f.Field}
+	if d := f.Denied; d != nil {
+		body = errorBody{Error: f.Msg, Action: d.Action, Resource: d.Resource, RequiredRole: d.Required, YourRole: d.Have}
+	}
+	writeJSON(w, f.Status, body)
+}
+
+// Failure is an error as the caller sees it: status, the input field at fault, a message safe
+// to show, and for a policy denial its reasons.
+type Failure struct {
+	Status int
+	Field  string
+	Msg    string
+	Denied *policy.Denied
+}
+
+// Failure maps err in one place, for the API and the console alike: an *httpError passes its
+// message through, a policy denial becomes 403 with its reasons, a refused approval 403 or
+// 409, an invalid gitops_config 400 naming the key, a store.ErrNotFound 404; anything else is
+// logged and becomes an opaque 500. Refusals are counted.
+func (h *Handler) Failure(r *http.Request, err error) Failure {
 	var (
 		he     *httpError
 		denied *policy.Denied
@@ -138,9 +162,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 			guard = "bootstrap_requires_maintainer"
 		}
 		h.metrics.Refused(guard)
-		writeJSON(w, http.StatusForbidden, errorBody{Error: denied.Error(), Action: denied.Action,
-			Resource: denied.Resource, RequiredRole: denied.Required, YourRole: denied.Have})
-		return
+		return Failure{Status: http.StatusForbidden, Msg: denied.Error(), Denied: denied}
 	case errors.As(err, &cfgErr):
 		he = errBadRequest(cfgErr.Field, "%s", cfgErr.Msg)
 	case errors.Is(err, approval.ErrSelfApproval):
@@ -159,7 +181,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if he.Guard != "" {
 		h.metrics.Refused(he.Guard)
 	}
-	writeJSON(w, he.Status, errorBody{Error: he.Msg, Field: he.Field})
+	return Failure{Status: he.Status, Field: he.Field, Msg: he.Msg}
 }
 
 // refuse marks err (an *httpError) as a refusal by guard, counted when it is answered.

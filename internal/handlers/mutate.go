@@ -41,6 +41,16 @@ type auditChange struct {
 // by construction. On error it rolls back, answers through h.fail and returns false; on success
 // it returns true and the handler writes its response. A second mutate in one request fails.
 func (h *Handler) mutate(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, tx pgx.Tx) (*auditChange, error)) bool {
+	if err := h.mutateErr(r, fn); err != nil {
+		h.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+// mutateErr is mutate for a caller that answers in its own way (a console page): it returns
+// the error instead of answering it.
+func (h *Handler) mutateErr(r *http.Request, fn func(ctx context.Context, tx pgx.Tx) (*auditChange, error)) error {
 	sc := scopeOf(r)
 	ctx := r.Context()
 	err := h.store.WithTx(ctx, func(tx pgx.Tx) error {
@@ -66,10 +76,8 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request, fn func(ctx con
 	})
 	if err != nil {
 		sc.audits = 0
-		h.fail(w, r, err)
-		return false
 	}
-	return true
+	return err
 }
 
 func (h *Handler) auditEntry(r *http.Request, sc *reqScope, ch *auditChange) (store.AuditEntry, error) {

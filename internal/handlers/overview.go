@@ -1,15 +1,17 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
-// overviewResource is one resource in the overview: what a status page shows.
-type overviewResource struct {
+// OverviewResource is one resource in the overview: what a status page shows.
+type OverviewResource struct {
 	ID                  int64                   `json:"id"`
 	Kind                string                  `json:"kind"`
 	Namespace           string                  `json:"namespace"`
@@ -22,83 +24,95 @@ type overviewResource struct {
 	ApplyError          string                  `json:"apply_error,omitempty"`
 	LastAppliedRevision string                  `json:"last_applied_revision"`
 	ChartVersion        string                  `json:"chart_version,omitempty"`
-	LastReconcileAt     any                     `json:"last_reconcile_at"`
-	NextReconcileAt     any                     `json:"next_reconcile_at"`
+	LastReconcileAt     *time.Time              `json:"last_reconcile_at"`
+	NextReconcileAt     *time.Time              `json:"next_reconcile_at"`
 	Reconcile           *store.ReconcileRequest `json:"reconcile,omitempty"`
 }
 
-// overviewEnv is one environment of a cluster (or, with a nil ID, the project-wide objects).
-type overviewEnv struct {
+// OverviewEnv is one environment of a cluster (or, with a nil ID, the project-wide objects).
+type OverviewEnv struct {
 	ID         *int64             `json:"id"`
 	Name       string             `json:"name"`
 	SyncPolicy string             `json:"sync_policy,omitempty"`
-	Resources  []overviewResource `json:"resources"`
+	Resources  []OverviewResource `json:"resources"`
 }
 
-// overviewCluster groups a project's resources in one cluster by environment.
-type overviewCluster struct {
+// OverviewCluster groups a project's resources in one cluster by environment.
+type OverviewCluster struct {
 	Name         string         `json:"name"`
-	Environments []*overviewEnv `json:"environments"`
+	Environments []*OverviewEnv `json:"environments"`
 	Health       map[string]int `json:"health"` // count per status
 }
 
 // projectOverview shows a project's Flux resources grouped by cluster, then environment, with
 // health, last and next sync, and the progress of manual reconciles (R9, R18.4).
 func (h *Handler) projectOverview(w http.ResponseWriter, r *http.Request) {
-	sc := scopeOf(r)
-	ctx := r.Context()
-	list, err := h.store.ListResources(ctx, h.store.Pool(), store.ResourceFilter{ProjectID: sc.projectID()})
+	clusters, err := h.Overview(r.Context(), scopeOf(r).projectID())
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	envs, err := h.store.ListEnvironments(ctx, h.store.Pool(), sc.projectID())
+	writeJSON(w, http.StatusOK, map[string]any{"clusters": clusters})
+}
+
+// Overview is the typed core of the project overview, for the API and the console: the
+// project's resources by cluster, then environment, in the store's order.
+func (h *Handler) Overview(ctx context.Context, projectID int64) ([]*OverviewCluster, error) {
+	list, err := h.store.ListResources(ctx, h.store.Pool(), store.ResourceFilter{ProjectID: projectID})
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	latest, err := h.store.LatestReconcileRequests(ctx, h.store.Pool(), sc.projectID())
+	envs, err := h.store.ListEnvironments(ctx, h.store.Pool(), projectID)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
+	}
+	latest, err := h.store.LatestReconcileRequests(ctx, h.store.Pool(), projectID)
+	if err != nil {
+		return nil, err
 	}
 	envByID := map[int64]store.Environment{}
 	for _, e := range envs {
 		envByID[e.ID] = e
 	}
-	var clusters []*overviewCluster
-	byName := map[string]*overviewCluster{}
+	clusters := []*OverviewCluster{}
+	byName := map[string]*OverviewCluster{}
 	for _, res := range list { // ordered by cluster
 		c := byName[res.Cluster]
 		if c == nil {
-			c = &overviewCluster{Name: res.Cluster, Health: map[string]int{}}
+			c = &OverviewCluster{Name: res.Cluster, Health: map[string]int{}}
 			byName[res.Cluster] = c
 			clusters = append(clusters, c)
 		}
 		c.Health[res.Status]++
 		env := c.env(res.EnvironmentID, envByID)
-		item := overviewResource{
-			ID: res.ID, Kind: res.Kind, Namespace: res.Namespace, Name: res.Name, Status: res.Status,
-			StatusReason: res.StatusReason, StatusMessage: res.StatusMessage, Suspended: res.Suspended,
-			ApplyStatus: res.ApplyStatus, ApplyError: res.ApplyError, LastAppliedRevision: res.LastAppliedRevision,
-			ChartVersion: res.ChartVersion, LastReconcileAt: res.LastReconcileAt, NextReconcileAt: res.NextReconcileAt,
+		var rr *store.ReconcileRequest
+		if l, ok := latest[res.ID]; ok {
+			rr = &l
 		}
-		if rr, ok := latest[res.ID]; ok {
-			item.Reconcile = &rr
-		}
-		env.Resources = append(env.Resources, item)
+		env.Resources = append(env.Resources, OverviewRow(&res, rr))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"clusters": clusters})
+	return clusters, nil
+}
+
+// OverviewRow is one resource as the overview shows it, with its latest reconcile request.
+func OverviewRow(res *store.Resource, rr *store.ReconcileRequest) OverviewResource {
+	return OverviewResource{
+		ID: res.ID, Kind: res.Kind, Namespace: res.Namespace, Name: res.Name, Status: res.Status,
+		StatusReason: res.StatusReason, StatusMessage: res.StatusMessage, Suspended: res.Suspended,
+		ApplyStatus: res.ApplyStatus, ApplyError: res.ApplyError, LastAppliedRevision: res.LastAppliedRevision,
+		ChartVersion: res.ChartVersion, LastReconcileAt: res.LastReconcileAt, NextReconcileAt: res.NextReconcileAt,
+		Reconcile: rr,
+	}
 }
 
 // env returns the group of environment id (nil: project-wide) in the cluster, adding it.
-func (c *overviewCluster) env(id *int64, envs map[int64]store.Environment) *overviewEnv {
+func (c *OverviewCluster) env(id *int64, envs map[int64]store.Environment) *OverviewEnv {
 	for _, e := range c.Environments {
 		if (e.ID == nil) == (id == nil) && (id == nil || *e.ID == *id) {
 			return e
 		}
 	}
-	oe := &overviewEnv{ID: id, Name: "(project-wide)"}
+	oe := &OverviewEnv{ID: id, Name: "(project-wide)"}
 	if id != nil {
 		e := envs[*id]
 		oe.Name = e.Name

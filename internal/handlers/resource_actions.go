@@ -13,9 +13,9 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
-// reconcileReq is the optional body of POST …/resources/{id}/reconcile, after the flags of
+// ReconcileInput is the optional body of POST …/resources/{id}/reconcile, after the flags of
 // `flux reconcile`: --with-source, and for a HelmRelease --force and --reset.
-type reconcileReq struct {
+type ReconcileInput struct {
 	WithSource bool `json:"with_source"`
 	Force      bool `json:"force"`
 	Reset      bool `json:"reset"`
@@ -32,13 +32,24 @@ func (h *Handler) reconcileResource(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, p.err)
 		return
 	}
-	var req reconcileReq
+	var req ReconcileInput
 	if err := readJSON(w, r, &req); err != nil && !isEmptyBody(err) {
 		h.fail(w, r, err)
 		return
 	}
+	out, err := h.Reconcile(r, id, req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+// Reconcile is the typed core of reconcileResource, for the API and the console; r carries the
+// authorized scope of action resource.reconcile.
+func (h *Handler) Reconcile(r *http.Request, id int64, req ReconcileInput) (*store.ReconcileRequest, error) {
 	var out *store.ReconcileRequest
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		res, err := h.lockOwnResource(ctx, tx, scopeOf(r), id)
 		if err != nil {
 			return nil, err
@@ -73,10 +84,8 @@ func (h *Handler) reconcileResource(w http.ResponseWriter, r *http.Request) {
 		ch := resourceChange(res, nil, nil, "reconcile requested for")
 		ch.Details = map[string]any{"reconcile_request_id": out.ID, "with_source": req.WithSource, "force": req.Force, "reset": req.Reset}
 		return ch, nil
-	}) {
-		return
-	}
-	writeJSON(w, http.StatusAccepted, out)
+	})
+	return out, err
 }
 
 func isEmptyBody(err error) bool { return err == errEmptyBody }
@@ -84,8 +93,6 @@ func isEmptyBody(err error) bool { return err == errEmptyBody }
 func (h *Handler) suspendResource(w http.ResponseWriter, r *http.Request) { h.setSuspended(w, r, true) }
 func (h *Handler) resumeResource(w http.ResponseWriter, r *http.Request)  { h.setSuspended(w, r, false) }
 
-// setSuspended records `flux suspend` / `flux resume` as the resource's desired spec.suspend
-// and enqueues the apply that puts it into the cluster; 202 with the resource.
 func (h *Handler) setSuspended(w http.ResponseWriter, r *http.Request, suspend bool) {
 	p := params{r: r}
 	id := p.id("id")
@@ -93,8 +100,20 @@ func (h *Handler) setSuspended(w http.ResponseWriter, r *http.Request, suspend b
 		h.fail(w, r, p.err)
 		return
 	}
+	out, err := h.SetSuspended(r, id, suspend)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+// SetSuspended records `flux suspend` / `flux resume` as the resource's desired spec.suspend
+// and enqueues the apply that puts it into the cluster (the API answers 202 with the resource).
+// r carries the authorized scope of action resource.suspend or resource.resume.
+func (h *Handler) SetSuspended(r *http.Request, id int64, suspend bool) (*store.Resource, error) {
 	var out *store.Resource
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		res, err := h.lockOwnResource(ctx, tx, scopeOf(r), id)
 		if err != nil {
 			return nil, err
@@ -110,10 +129,8 @@ func (h *Handler) setSuspended(w http.ResponseWriter, r *http.Request, suspend b
 			verb = "suspended"
 		}
 		return resourceChange(res, map[string]bool{"suspended": res.Suspended}, map[string]bool{"suspended": suspend}, verb), nil
-	}) {
-		return
-	}
-	writeJSON(w, http.StatusAccepted, out)
+	})
+	return out, err
 }
 
 // listReconciles lists a resource's reconcile requests, newest first.

@@ -18,15 +18,15 @@ import (
 // liveTimeout bounds the apiserver calls of the live views.
 const liveTimeout = 10 * time.Second
 
-// resourceDetail is GET …/resources/{id}: the row, its latest reconcile request (the progress
+// ResourceDetailView is GET …/resources/{id}: the row, its latest reconcile request (the progress
 // of a manual reconcile) and its latest history.
-type resourceDetail struct {
+type ResourceDetailView struct {
 	store.Resource
 	Reconcile *store.ReconcileRequest `json:"reconcile"`
 	History   []store.HistoryEntry    `json:"history"`
 	// WaitingOn is the dependency Flux waits for before it applies this object
 	// (DependencyNotReady), with that dependency's own status.
-	WaitingOn *blockingDependency `json:"waiting_on,omitempty"`
+	WaitingOn *BlockingDependency `json:"waiting_on,omitempty"`
 }
 
 // detailHistory is how many history rows the detail view carries.
@@ -35,12 +35,28 @@ const detailHistory = 10
 func (h *Handler) getResourceDetail(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	id := p.id("id")
-	res, err := h.ownResource(r, &p, id)
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	out, err := h.ResourceDetail(r, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	out := resourceDetail{Resource: *res}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ResourceDetail is the typed core of GET …/resources/{id}, for the API and the console: one of
+// the scoped project's resources with its latest reconcile request, history and blocking
+// dependency.
+func (h *Handler) ResourceDetail(r *http.Request, id int64) (*ResourceDetailView, error) {
+	p := params{r: r}
+	res, err := h.ownResource(r, &p, id)
+	if err != nil {
+		return nil, err
+	}
+	out := ResourceDetailView{Resource: *res}
 	reqs, err := h.store.ListReconcileRequests(r.Context(), h.store.Pool(), res.ID, 1)
 	if err == nil && len(reqs) == 1 {
 		out.Reconcile = &reqs[0]
@@ -52,10 +68,24 @@ func (h *Handler) getResourceDetail(w http.ResponseWriter, r *http.Request) {
 		out.WaitingOn, err = h.waitingOn(r.Context(), h.store.Pool(), res)
 	}
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, out)
+	return &out, nil
+}
+
+// LiveYAML is the live object of one of the scoped project's resources as YAML without
+// managedFields, read from its cluster.
+func (h *Handler) LiveYAML(r *http.Request, id int64) ([]byte, error) {
+	p := params{r: r}
+	res, err := h.ownResource(r, &p, id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.liveObject(r.Context(), res)
+	if err != nil {
+		return nil, err
+	}
+	return flux.LiveYAML(u)
 }
 
 // getResourceYAML shows the live object from its cluster as YAML without managedFields

@@ -33,6 +33,7 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{get, "/users", "user.list", h.listUsers},
 		{post, "/users", "user.create", h.createUser},
 		{patch, "/users/{user}", "user.update", h.updateUser},
+		{post, "/users/{user}/password-link", "user.password_link", h.createPasswordLink},
 		{get, "/users/{user}/tokens", "user.token_list", h.listTokens},
 		{post, "/users/{user}/tokens", "user.token_create", h.createToken},
 		{del, "/users/{user}/tokens/{id}", "user.token_revoke", h.revokeToken},
@@ -78,6 +79,8 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{get, "/projects/{project}/deployments/{id}", "deployment.get", h.getDeployment},
 		{get, "/projects/{project}/audit", "audit.list", h.listAudit},
 		{get, "/projects/{project}/notifications", "notification.list", h.listNotifications},
+		// The live change feed as Server-Sent Events, resumable with Last-Event-ID.
+		{get, "/projects/{project}/events/stream", "event.stream", h.eventStream},
 
 		// UI → Git: repositories, deploy previews and templates.
 		{post, "/projects/{project}/repositories", "repository.create", h.createRepository},
@@ -115,11 +118,15 @@ func (h *Handler) apiRoutes() []apiRoute {
 	}
 }
 
-// Routes returns the receiver's router with every route and the shared middleware.
-func (h *Handler) Routes() chi.Router { return h.router(h.apiRoutes()) }
+// Routes returns the receiver's router with every route and the shared middleware, and the
+// console's pages when pages is not nil.
+func (h *Handler) Routes(pages ...Pages) chi.Router { return h.router(h.apiRoutes(), pages...) }
 
-// router mounts api under /api/v1 next to the webhook, health and metrics routes.
-func (h *Handler) router(api []apiRoute) chi.Router {
+// router mounts api under /api/v1 next to the webhook, health and metrics routes and the pages.
+// Every state-changing request from a browser must come from our own origin
+// (http.CrossOriginProtection: Sec-Fetch-Site, then Origin against Host); API clients that send
+// neither header (curl, controllers) pass, and a session cookie never rides a cross-site form.
+func (h *Handler) router(api []apiRoute, pages ...Pages) chi.Router {
 	r := chi.NewRouter()
 	r.Use(
 		hlog.NewHandler(h.log),
@@ -131,6 +138,7 @@ func (h *Handler) router(api []apiRoute) chi.Router {
 		}),
 		h.instrument,
 		middleware.Recoverer,
+		h.crossOrigin,
 	)
 
 	r.Get("/healthz", h.healthz)
@@ -155,9 +163,26 @@ func (h *Handler) router(api []apiRoute) chi.Router {
 		r.NotFound(h.notFound)
 		r.MethodNotAllowed(h.methodNotAllowed)
 	})
+	for _, p := range pages {
+		h.mountPages(r, p)
+	}
 	r.NotFound(h.notFound)
 	r.MethodNotAllowed(h.methodNotAllowed)
 	return r
+}
+
+// crossOrigin refuses cross-origin state-changing browser requests with 403 (CSRF), except the
+// Flux webhook, which senders call from anywhere with their own signature.
+func (h *Handler) crossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.AddInsecureBypassPattern("POST /hooks/flux/{cluster}")
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.metrics.Refused("cross_origin")
+		hlog.FromRequest(r).Warn().Str("origin", r.Header.Get("Origin")).Str("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")).
+			Msg("cross-origin request refused")
+		h.fail(w, r, &httpError{Status: http.StatusForbidden, Msg: "cross-origin request refused: state-changing requests must come from fluxbridge's own pages"})
+	}))
+	return cop.Handler(next)
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {

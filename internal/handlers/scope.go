@@ -36,6 +36,11 @@ type scopeKey struct{}
 // one place where authorization happens. After a mutating route's handler, it checks that the call wrote its
 // audit row.
 func (h *Handler) scope(action string) func(http.Handler) http.Handler {
+	return h.scopeWith(action, h.fail)
+}
+
+// scopeWith is scope answering its refusals through fail (a console page renders them).
+func (h *Handler) scopeWith(action string, fail func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sc, err := h.resolve(r, action)
@@ -46,7 +51,7 @@ func (h *Handler) scope(action string) func(http.Handler) http.Handler {
 				err = h.resolveUser(r, sc)
 			}
 			if err != nil {
-				h.fail(w, r, err)
+				fail(w, r, err)
 				return
 			}
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
@@ -122,6 +127,12 @@ func (sc *reqScope) target() policy.Target {
 	}
 	return t
 }
+
+// Scope is a request's resolved and authorized scope, as the console reads it.
+type Scope = reqScope
+
+// ScopeOf returns the scope the route's policy action resolved, or nil outside a scoped route.
+func ScopeOf(r *http.Request) *Scope { return scopeOf(r) }
 
 // scopeOf returns the request's scope; every /api/v1 route has one.
 func scopeOf(r *http.Request) *reqScope {

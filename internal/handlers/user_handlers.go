@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fluxbridge/fluxbridge/internal/auth"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -167,4 +168,37 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, after)
+}
+
+// passwordLinkTTL is how long a one-time password link works.
+const passwordLinkTTL = 72 * time.Hour
+
+// passwordLinkResp is the one-time link an admin hands a user; the token is shown only here.
+type passwordLinkResp struct {
+	Path      string    `json:"path"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// createPasswordLink issues a one-time link with which {user} sets their console password
+// (POST …/users/{user}/password-link). Only its hash is stored; the path is answered once.
+func (h *Handler) createPasswordLink(w http.ResponseWriter, r *http.Request) {
+	target := scopeOf(r).User
+	token, hash, err := auth.NewLinkToken()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var out passwordLinkResp
+	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		exp, err := h.store.CreatePasswordLink(ctx, tx, target.ID, hash, &scopeOf(r).Principal.UserID, passwordLinkTTL)
+		if err != nil {
+			return nil, err
+		}
+		out = passwordLinkResp{Path: "/password/" + token, ExpiresAt: exp}
+		return &auditChange{TargetType: "user", TargetID: target.ID, Message: "issued a one-time password link for " + target.Username,
+			Details: map[string]any{"expires_at": exp}}, nil
+	}) {
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
 }

@@ -32,16 +32,18 @@ const ApproveAction = "approval.approve"
 // fails for a route whose action is missing here.
 var rules = map[string]Rule{
 	// Identity: every user manages their own tokens; admins manage users and anyone's tokens.
-	"user.me":           {AnyUser: true},
-	"user.list":         {AdminOnly: true},
-	"user.create":       {AdminOnly: true},
-	"user.update":       {AdminOnly: true},
-	"user.token_list":   {AdminOnly: true},
-	"user.token_create": {AdminOnly: true},
-	"user.token_revoke": {AdminOnly: true},
-	"token.list":        {AnyUser: true},
-	"token.create":      {AnyUser: true},
-	"token.revoke":      {AnyUser: true},
+	"user.me":     {AnyUser: true},
+	"user.list":   {AdminOnly: true},
+	"user.create": {AdminOnly: true},
+	"user.update": {AdminOnly: true},
+	// A one-time link with which a user sets their console password.
+	"user.password_link": {AdminOnly: true},
+	"user.token_list":    {AdminOnly: true},
+	"user.token_create":  {AdminOnly: true},
+	"user.token_revoke":  {AdminOnly: true},
+	"token.list":         {AnyUser: true},
+	"token.create":       {AnyUser: true},
+	"token.revoke":       {AnyUser: true},
 
 	// Projects and their members.
 	"project.list":   {AnyUser: true}, // only the caller's projects
@@ -114,6 +116,9 @@ var rules = map[string]Rule{
 	"approval.reject":   {MinRole: Maintainer},
 	"audit.list":        {MinRole: Viewer},
 	"notification.list": {MinRole: Viewer},
+	// The project's live change feed (deployments, resources, reconciles, Flux events,
+	// notifications, approvals): whoever may read the project.
+	"event.stream": {MinRole: Viewer},
 
 	// Across projects: platform admins only.
 	"resource.list_all": {AdminOnly: true},
