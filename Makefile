@@ -48,7 +48,7 @@ help:
 build:
 	go build -o $(BIN)/ ./cmd/...
 
-$(BIN)/devenv: $(shell find cmd/devenv internal/pgembed internal/config migrations -type f 2>/dev/null)
+$(BIN)/devenv: $(shell find cmd/devenv internal/pgembed internal/config internal/auth internal/store migrations -type f 2>/dev/null)
 	go build -o $@ ./cmd/devenv
 
 ## run: run receiver and worker (Procfile) with an embedded Postgres unless DATABASE_URL is set
@@ -73,8 +73,9 @@ migrate: ensure-postgres $(BIN)/devenv
 
 ## test: vet, format check, chart lint, every test (the e2e suite too, unless SKIP_E2E=1) on a throwaway Postgres, and a short fuzz of the webhook decoder
 .PHONY: test
-test: ensure-postgres lint chart/lint $(TEST_DEPS)
-	$(E2E_ENV) $(BIN)/devenv test -- go test $(GO_TEST_FLAGS) $(TEST_PKGS)
+test: ensure-postgres ensure-chromium lint chart/lint $(TEST_DEPS)
+	@mkdir -p $(BIN)/screenshots
+	FLUXBRIDGE_BROWSER_REQUIRE=1 $(E2E_ENV) $(BIN)/devenv test -- go test $(GO_TEST_FLAGS) $(TEST_PKGS)
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./internal/fluxevent
 
 ## e2e: the end-to-end suite on a real apiserver and real Flux controllers; prints the deploy → Ready latency figures
@@ -101,6 +102,14 @@ ensure-postgres:
 	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "$$PG_BIN" ] && ! command -v initdb >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then echo "installing postgresql"; apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
 		else echo "PostgreSQL server binaries not found: sudo apt-get install -y postgresql" >&2; exit 1; fi; \
+	fi
+
+# Debian's chromium runs the console's browser tests (internal/console, driven by chromedp).
+.PHONY: ensure-chromium
+ensure-chromium:
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then echo "installing chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium not found: sudo apt-get install -y chromium" >&2; exit 1; fi; \
 	fi
 
 ## rig-links: point bin/kube, bin/crds and bin/flux at the cached rig (for `go test` run by hand)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/fluxbridge/fluxbridge/cmd/internal/boot"
 	"github.com/fluxbridge/fluxbridge/internal/auth"
+	"github.com/fluxbridge/fluxbridge/internal/console"
+	"github.com/fluxbridge/fluxbridge/internal/feed"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
@@ -67,6 +69,17 @@ func run(ctx context.Context, getenv func(string) string) error {
 				Msg("no admin existed: bootstrapped one with the API token in the token file")
 		}
 	}
+	if cfg.BootstrapAdminPasswordFile != "" {
+		set, err := auth.BootstrapPassword(ctx, st, cfg.BootstrapAdminPasswordFile)
+		if err != nil {
+			return err
+		}
+		if set {
+			// The password itself never goes to the log; it is in the file.
+			log.Warn().Str("user", auth.BootstrapUsername).Str("password_file", cfg.BootstrapAdminPasswordFile).
+				Msg("gave the bootstrap admin the console password in the password file")
+		}
+	}
 
 	// Insert-only River client: no queues, so it never works jobs.
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logging.Slog(log)})
@@ -85,14 +98,28 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	// One LISTEN connection per receiver fans the change feed out to every open event stream.
+	hub := feed.NewHub(pool, log)
+	go func() {
+		if err := hub.Run(ctx); err != nil {
+			log.Error().Err(err).Msg("change feed hub stopped")
+		}
+	}()
+	sessions := &auth.Sessions{Store: st, Secure: cfg.Secure()}
 	h := handlers.New(handlers.Deps{
 		Store: st, River: rc, WebhookTokens: tokens, Metrics: metrics.New(), Logger: log,
+		// API tokens for the API, session cookies for the console (and its event streams).
+		Authenticator: auth.Chain{auth.NewTokenAuthenticator(st), sessions},
 		// Previews and validation read repositories; the receiver's clones live apart from the worker's.
 		Git:     p.Git("receiver"),
-		Secrets: sec, Clusters: reg, Committer: p.Committer(),
+		Secrets: sec, Clusters: reg, Committer: p.Committer(), Feed: hub,
 	})
+	pages, err := console.New(console.Deps{Core: h, Sessions: sessions, Logger: log})
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Addr: cfg.ListenAddr, Handler: h.Routes(),
+		Addr: cfg.ListenAddr, Handler: h.Routes(pages),
 		ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
 		IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 	}

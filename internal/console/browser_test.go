@@ -1,0 +1,175 @@
+package console_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/stretchr/testify/require"
+)
+
+// browser is a headless Debian chromium driven by chromedp, recording every JavaScript
+// exception, console error and CSP violation of the pages it loads.
+type browser struct {
+	ctx  context.Context
+	base string
+	mu   sync.Mutex
+	errs []string
+	t    *testing.T
+}
+
+// chromiumPath finds Debian's chromium; `make test` installs it when missing and sets
+// FLUXBRIDGE_BROWSER_REQUIRE=1, so that there a missing browser fails instead of skipping.
+func chromiumPath(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("FLUXBRIDGE_BROWSER_REQUIRE") == "1" {
+		t.Fatal("chromium not found: apt-get install -y chromium (make test does it)")
+	}
+	t.Skip("chromium not found; make test installs it")
+	return ""
+}
+
+// screenshotDir is where every page's screenshot lands: bin/screenshots of the repository.
+func screenshotDir(t *testing.T) string {
+	dir := os.Getenv("FLUXBRIDGE_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "bin", "screenshots")
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.WindowSize(1280, 900), chromedp.Flag("disable-gpu", true))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	b := &browser{ctx: ctx, base: base, t: t}
+	require.NoError(t, chromedp.Do(ctx)) // start the browser and open the tab
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			// Network entries are the HTTP statuses a test provokes (401, 403) and asserts itself.
+			if m.Type == chromedp.ConsoleException || m.Type == chromedp.ConsoleError && m.Source != "network" {
+				b.mu.Lock()
+				b.errs = append(b.errs, m.String()+" at "+m.URL)
+				b.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.shot("failed-" + sanitize(t.Name()))
+		}
+		cancelC()
+		cancelA()
+	})
+	return b
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == ' ' {
+			return '-'
+		}
+		return r
+	}, s)
+}
+
+// run runs steps, failing the test on error.
+func (b *browser) run(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+}
+
+// shot saves a full-page screenshot as bin/screenshots/<name>.png.
+func (b *browser) shot(name string) {
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(screenshotDir(b.t), name+".png")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
+// noJSErrors asserts that no page so far threw, logged an error or violated the CSP.
+func (b *browser) noJSErrors() {
+	b.t.Helper()
+	time.Sleep(100 * time.Millisecond) // let the last messages arrive
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	require.Empty(b.t, b.errs, "JavaScript errors")
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	require.NoError(b.t, err, "text of %s", sel)
+	return s
+}
+
+func evalJS[T any](b *browser, js string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	require.NoError(b.t, err, "evaluate %s", js)
+	return v
+}
+
+// signIn signs in through the form, typing as a person would.
+func (b *browser) signIn(user, password string) {
+	b.t.Helper()
+	b.run(
+		chromedp.Navigate(b.base+"/signin"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), user),
+		chromedp.SendKeys(chromedp.ID("password"), password+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(".who")),
+	)
+}
+
+// waitFor polls a JavaScript condition, so that a test waits for a live update without reload.
+func (b *browser) waitFor(js string, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.shot("timeout-" + sanitize(b.t.Name()))
+			b.t.Fatalf("timed out waiting for %s", js)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,161 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/fluxbridge/fluxbridge/internal/handlers"
+	"github.com/fluxbridge/fluxbridge/internal/store"
+)
+
+// step is one stage of a deploy's progress: done, current, pending or failed.
+type step struct {
+	Label, State, Detail, SHA string
+	At                        *time.Time
+}
+
+type progressPage struct {
+	Slug     string
+	P        *handlers.DeploymentProgress
+	Steps    []step
+	State    string // awaiting_approval, pushing, pushed, applied, rolling_out, succeeded, failed, …
+	Headline string
+	Badge    Badge
+	Final    bool
+}
+
+// progressOf lays a deployment out as the steps a person follows: saved → (approved) →
+// pushed → applied → rolling out → live, or where it stopped.
+func progressOf(slug string, p *handlers.DeploymentProgress) progressPage {
+	d := p.Deployment
+	pg := progressPage{Slug: slug, P: p}
+	created := d.CreatedAt
+	pg.Steps = append(pg.Steps, step{Label: "Saved", State: "done", At: &created, Detail: "by the deploy form"})
+	switch d.Status {
+	case store.DeployAwaitingApproval:
+		pg.Steps = append(pg.Steps, step{Label: "Awaiting approval", State: "current", Detail: "nothing reaches the cluster until the last approval"})
+	case store.DeployRejected:
+		pg.Steps = append(pg.Steps, step{Label: "Rejected", State: "failed", Detail: d.Message})
+	case store.DeployCancelled:
+		pg.Steps = append(pg.Steps, step{Label: "Cancelled", State: "failed", Detail: d.Message})
+	}
+	pushed := d.CommitSHA != ""
+	pushStep := step{Label: "Pushed to Git", State: "pending"}
+	switch {
+	case pushed:
+		pushStep.State, pushStep.SHA = "done", d.CommitSHA
+		pushStep.Detail = fmt.Sprintf("%s — %s", firstLine(d.CommitMessage), d.CommitAuthor)
+	case d.Status == store.DeployPending:
+		pushStep.State = "current"
+	case d.Status == store.DeployFailed:
+		pushStep.State, pushStep.Detail = "failed", d.Message
+	}
+	pg.Steps = append(pg.Steps, pushStep)
+	applied := step{Label: "Applied by Flux", State: "pending"}
+	if res := p.Resource; res != nil && pushed {
+		switch {
+		case p.Applied:
+			applied.State, applied.At = "done", res.LastReconcileAt
+			applied.Detail = res.Kind + " " + res.Namespace + "/" + res.Name + " at " + shortRevision(res.LastAppliedRevision)
+		case res.Status == "failed" || d.Status == store.DeployFailed:
+			applied.State, applied.Detail = "failed", res.StatusMessage
+		default:
+			applied.State, applied.Detail = "current", "waiting for Flux to fetch the commit and apply it"
+		}
+	}
+	pg.Steps = append(pg.Steps, applied)
+	roll := step{Label: "Rolling out", State: "pending"}
+	if ro := p.Rollout; ro != nil && pushed {
+		roll.Detail = fmt.Sprintf("%d of %d pods ready (%d updated)", ro.Ready, ro.Desired, ro.Updated)
+		if ro.Err != "" {
+			roll.Detail = "cannot read the workload: " + ro.Err
+		}
+		switch {
+		case ro.Ready >= ro.Desired && ro.Updated >= ro.Desired && p.Applied:
+			roll.State = "done"
+		case d.Status == store.DeployFailed:
+			roll.State = "failed"
+		default:
+			roll.State = "current"
+		}
+		if ro.Message != "" {
+			roll.Detail += " — " + ro.Message
+		}
+	} else if p.Applied && d.Status != store.DeploySucceeded {
+		roll.State = "current"
+	}
+	if d.Status == store.DeploySucceeded && roll.State != "done" {
+		roll.State = "done"
+	}
+	pg.Steps = append(pg.Steps, roll)
+	live := step{Label: "Live", State: "pending"}
+	switch d.Status {
+	case store.DeploySucceeded:
+		live.State, live.At, live.Detail = "done", d.FinishedAt, d.Message
+	case store.DeployFailed:
+		live.Label, live.State, live.At, live.Detail = "Failed", "failed", d.FinishedAt, d.Message
+		if live.Detail == "" && p.Resource != nil {
+			live.Detail = p.Resource.StatusMessage
+		}
+	}
+	pg.Steps = append(pg.Steps, live)
+
+	pg.Final = d.FinishedAt != nil || d.Status == store.DeploySucceeded || d.Status == store.DeployFailed ||
+		d.Status == store.DeployRejected || d.Status == store.DeployCancelled
+	switch {
+	case d.Status == store.DeploySucceeded:
+		pg.State, pg.Headline, pg.Badge = "succeeded", "Live: the new version runs.", StatusBadge("ready", "", false)
+	case d.Status == store.DeployFailed:
+		pg.State, pg.Headline, pg.Badge = "failed", "The deploy failed.", StatusBadge("failed", "", false)
+	case d.Status == store.DeployRejected || d.Status == store.DeployCancelled:
+		pg.State, pg.Headline, pg.Badge = d.Status, "Stopped: "+d.Status+".", StatusBadge("suspended", "", false)
+	case d.Status == store.DeployAwaitingApproval:
+		pg.State, pg.Headline, pg.Badge = "awaiting_approval", "Waiting for approvals.", Badge{Label: "Awaiting approval", Class: "waiting", Icon: "waiting"}
+	case !pushed:
+		pg.State, pg.Headline, pg.Badge = "pushing", "Writing the change to Git…", StatusBadge("reconciling", "", false)
+	case roll.State == "current" || roll.State == "done":
+		pg.State, pg.Headline, pg.Badge = "rolling_out", "Rolling out the new version…", StatusBadge("reconciling", "", false)
+	case p.Applied:
+		pg.State, pg.Headline, pg.Badge = "applied", "Applied; waiting for the workload.", StatusBadge("reconciling", "", false)
+	default:
+		pg.State, pg.Headline, pg.Badge = "pushed", "Pushed to Git; Flux applies it next.", StatusBadge("reconciling", "", false)
+	}
+	return pg
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func (c *Console) progressData(w http.ResponseWriter, r *http.Request) (*progressPage, bool) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return nil, false
+	}
+	p, err := c.core.Progress(r, id)
+	if err != nil {
+		c.fail(w, r, err)
+		return nil, false
+	}
+	pg := progressOf(handlers.ScopeOf(r).Project.Slug, p)
+	return &pg, true
+}
+
+// deployment is a deploy's live progress page.
+func (c *Console) deployment(w http.ResponseWriter, r *http.Request) {
+	if pg, ok := c.progressData(w, r); ok {
+		c.render(w, r, http.StatusOK, "deployment", pg)
+	}
+}
+
+func (c *Console) deploymentProgress(w http.ResponseWriter, r *http.Request) {
+	if pg, ok := c.progressData(w, r); ok {
+		c.fragment(w, r, "deployment", "progress", pg)
+	}
+}

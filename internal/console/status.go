@@ -1,0 +1,66 @@
+package console
+
+import "github.com/fluxbridge/fluxbridge/internal/fluxspec"
+
+// Badge is a status as the console shows it everywhere: a word, an icon shape and a colour
+// class, never colour alone (the design brief's status vocabulary).
+type Badge struct {
+	Label string
+	Class string // st-<Class> colours it
+	Icon  string // a symbol of icons.svg
+	Title string // the Flux reason, on hover
+}
+
+// StatusBadge maps a resource's status, Ready reason and suspension onto the vocabulary;
+// the first matching row wins.
+func StatusBadge(status, reason string, suspended bool) Badge {
+	b := func(label, class, icon string) Badge {
+		return Badge{Label: label, Class: class, Icon: icon, Title: reason}
+	}
+	switch {
+	case suspended || status == "suspended":
+		return b("Suspended", "suspended", "suspended")
+	case reason == "Stalled" || reason == "InvalidPath" || reason == "InvalidSemVer":
+		return b("Stalled: needs a fix", "stalled", "stalled")
+	case reason == "DependencyNotReady" && status != "ready":
+		return b("Waiting for dependency", "waiting", "waiting")
+	case (reason == "ArtifactFailed" || reason == "SourceNotReady") && status != "ready":
+		return b("Source not ready", "source", "source")
+	case status == "failed":
+		return b("Failed", "failed", "failed")
+	case status == "reconciling":
+		return b("Reconciling", "reconciling", "reconciling")
+	case status == "ready":
+		return b("Ready", "ready", "ready")
+	case status == "unknown" && reason == "":
+		return b("Not reconciled yet", "new", "new")
+	}
+	return b("Unknown", "unknown", "unknown")
+}
+
+// SyncBadge maps a resource's apply status (is fluxbridge's desired object in the cluster).
+func SyncBadge(apply string) Badge {
+	switch apply {
+	case "applied":
+		return Badge{Label: "Applied", Class: "ready", Icon: "ready", Title: "the object in the cluster is what fluxbridge holds"}
+	case "failed":
+		return Badge{Label: "Apply failed", Class: "failed", Icon: "failed"}
+	case "deleting":
+		return Badge{Label: "Deleting", Class: "reconciling", Icon: "reconciling"}
+	}
+	return Badge{Label: "Apply pending", Class: "behind", Icon: "behind", Title: "fluxbridge has not applied its latest settings yet"}
+}
+
+// healthOrder is the order of the projects page's counts: failing first.
+var healthOrder = []struct{ status, label, class, icon string }{
+	{"failed", "Failed", "failed", "failed"},
+	{"suspended", "Suspended", "suspended", "suspended"},
+	{"reconciling", "Reconciling", "reconciling", "reconciling"},
+	{"ready", "Ready", "ready", "ready"},
+	{"unknown", "Not reconciled yet", "new", "new"},
+}
+
+// sourceable tells whether a kind reads a source that "reconcile with source" refreshes first.
+func sourceable(kind string) bool {
+	return kind == fluxspec.KindKustomization || kind == fluxspec.KindHelmRelease
+}
