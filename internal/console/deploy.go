@@ -134,6 +134,9 @@ func (c *Console) deployPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showForm(w http.ResponseWriter, r *http.Request, status int, f deployForm, errs *formErrors) {
+	if errs == nil {
+		errs = &formErrors{}
+	}
 	p, err := c.deployData(r, f, errs)
 	if err != nil {
 		c.fail(w, r, err)
