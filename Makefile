@@ -83,11 +83,13 @@ test: ensure-postgres ensure-chromium lint chart/lint $(TEST_DEPS)
 e2e: ensure-postgres $(BIN)/devenv $(E2E_DEPS)
 	$(E2E_ENV) $(BIN)/devenv test -- go test $(E2E_FLAGS) $(E2E_PKG)/...
 
-## bench: webhook throughput (durable path vs bare chi); UI deploy → pushed commit vs the git CLI
+## bench: webhook throughput (durable path vs bare chi); UI deploy → pushed commit vs the git CLI; console overview of 1,000 objects; 500 SSE streams
 .PHONY: bench
 bench: ensure-postgres $(BIN)/devenv
 	PG_DURABLE=1 $(BIN)/devenv test -- go test -run '^$$' -bench . -benchtime 3x ./internal/handlers
 	PG_DURABLE=1 $(BIN)/devenv test -- go test -run '^$$' -bench DeployVsGitCLI -benchtime 30x ./internal/jobs
+	$(BIN)/devenv test -- go test -run '^$$' -bench Overview1000 -benchtime 50x ./internal/console
+	$(BIN)/devenv test -- go test -run '^$$' -bench SSEStreams500 -benchtime 1x ./internal/feed
 
 ## lint: go vet and gofmt
 .PHONY: lint

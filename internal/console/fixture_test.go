@@ -64,7 +64,7 @@ type bundle struct {
 	victor *store.User
 }
 
-func setup(t *testing.T, withGit bool) *bundle {
+func setup(t testing.TB, withGit bool) *bundle {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -118,14 +118,14 @@ func setup(t *testing.T, withGit bool) *bundle {
 	return b
 }
 
-func setPassword(t *testing.T, st *store.Store, userID int64, pw string) {
+func setPassword(t testing.TB, st *store.Store, userID int64, pw string) {
 	t.Helper()
 	hash, err := auth.HashPassword(pw)
 	require.NoError(t, err)
 	require.NoError(t, st.SetPasswordHash(context.Background(), st.Pool(), userID, hash))
 }
 
-func apiToken(t *testing.T, st *store.Store, userID int64) string {
+func apiToken(t testing.TB, st *store.Store, userID int64) string {
 	t.Helper()
 	tok, hash, err := auth.NewToken()
 	require.NoError(t, err)
@@ -135,7 +135,7 @@ func apiToken(t *testing.T, st *store.Store, userID int64) string {
 }
 
 // api calls the JSON API as alice.
-func (b *bundle) api(t *testing.T, method, path string, body any) (int, map[string]any) {
+func (b *bundle) api(t testing.TB, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var raw []byte
 	if body != nil {
@@ -155,7 +155,7 @@ func (b *bundle) api(t *testing.T, method, path string, body any) (int, map[stri
 	return resp.StatusCode, out
 }
 
-func startWorker(t *testing.T, ctx context.Context, st *store.Store, sec secrets.Store, log zerolog.Logger) {
+func startWorker(t testing.TB, ctx context.Context, st *store.Store, sec secrets.Store, log zerolog.Logger) {
 	t.Helper()
 	locks, err := store.NewPushLocks(ctx, st.Pool(), jobs.GitWorkers)
 	require.NoError(t, err)
@@ -180,7 +180,7 @@ func startWorker(t *testing.T, ctx context.Context, st *store.Store, sec secrets
 }
 
 // startGitServer serves a fleet repository over HTTPS with basic auth.
-func startGitServer(t *testing.T) (url string, ca []byte) {
+func startGitServer(t testing.TB) (url string, ca []byte) {
 	t.Helper()
 	gs, err := gittestserver.NewTempGitServer()
 	require.NoError(t, err)

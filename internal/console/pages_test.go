@@ -46,7 +46,7 @@ func TestSignInAndOut(t *testing.T) {
 
 // client is a cookie-keeping HTTP client signed in as user, for the checks a browser would not
 // let us make (a forged cross-site request).
-func signedInClient(t *testing.T, base, user, password string) *http.Client {
+func signedInClient(t testing.TB, base, user, password string) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
