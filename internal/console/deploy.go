@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -178,6 +179,26 @@ func (c *Console) readForm(w http.ResponseWriter, r *http.Request) (deployForm, 
 	return parseDeployForm(r.PostForm), true
 }
 
+// formObject is the form as the core's deploy body, or the form again with its errors.
+func (c *Console) formObject(w http.ResponseWriter, r *http.Request, f deployForm) (map[string]json.RawMessage, bool) {
+	obj, fe := f.object()
+	if !fe.empty() {
+		c.showForm(w, r, http.StatusBadRequest, f, formFailure(fe, handlers.Failure{}))
+		return nil, false
+	}
+	return obj, true
+}
+
+// formFailed shows what the core refused at its field; a denial is the 403 page.
+func (c *Console) formFailed(w http.ResponseWriter, r *http.Request, f deployForm, err error) {
+	fl := c.core.Failure(r, err)
+	if fl.Status == http.StatusForbidden {
+		c.Fail(w, r, fl)
+		return
+	}
+	c.showForm(w, r, fl.Status, f, formFailure(nil, fl))
+}
+
 type hidden struct{ Name, Value string }
 
 type diffLine struct{ Class, Text string }
@@ -205,19 +226,13 @@ func (c *Console) deployPreview(w http.ResponseWriter, r *http.Request) {
 		c.showForm(w, r, http.StatusOK, f, nil)
 		return
 	}
-	obj, fe := f.object()
-	if !fe.empty() {
-		c.showForm(w, r, http.StatusBadRequest, f, formFailure(fe, handlers.Failure{}))
+	obj, ok := c.formObject(w, r, f)
+	if !ok {
 		return
 	}
 	pv, err := c.core.PreviewDeploy(r, obj)
 	if err != nil {
-		fl := c.core.Failure(r, err)
-		if fl.Status == http.StatusForbidden {
-			c.Fail(w, r, fl)
-			return
-		}
-		c.showForm(w, r, fl.Status, f, formFailure(nil, fl))
+		c.formFailed(w, r, f, err)
 		return
 	}
 	sc := handlers.ScopeOf(r)
@@ -271,19 +286,13 @@ func (c *Console) deploy(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	obj, fe := f.object()
-	if !fe.empty() {
-		c.showForm(w, r, http.StatusBadRequest, f, formFailure(fe, handlers.Failure{}))
+	obj, ok := c.formObject(w, r, f)
+	if !ok {
 		return
 	}
 	res, err := c.core.Deploy(r, obj)
 	if err != nil {
-		fl := c.core.Failure(r, err)
-		if fl.Status == http.StatusForbidden {
-			c.Fail(w, r, fl)
-			return
-		}
-		c.showForm(w, r, fl.Status, f, formFailure(nil, fl))
+		c.formFailed(w, r, f, err)
 		return
 	}
 	msg := "Deploy saved; fluxbridge is pushing it to Git."
