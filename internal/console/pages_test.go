@@ -122,19 +122,19 @@ func TestResourcePageActionsLive(t *testing.T) {
 	require.Contains(t, br.text("#flash"), "Suspended")
 	require.Contains(t, br.text("#res-head h1"), "Suspended")
 	br.run(chromedp.Click(chromedp.CSS(`form[action$="/resume"] button`)))
-	br.waitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Resumed")`, 10*time.Second)
+	br.waitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Resumed")`, 20*time.Second)
 
 	br.run(chromedp.Click(chromedp.CSS(`form[action$="/reconcile"]:not(:has(input)) button`)))
-	br.waitFor(`!!document.querySelector("#reconcile-progress")`, 10*time.Second)
+	br.waitFor(`!!document.querySelector("#reconcile-progress")`, 20*time.Second)
 	require.Contains(t, br.text("#reconcile-progress"), "pending")
 	// The worker (its stand-in here: the row it would write) finishes the request; the header
 	// follows without a reload.
 	evalJS[int](br, `window.__marker = 42`)
-	br.waitFor(`document.body.dataset.live === "open"`, 10*time.Second)
+	br.waitFor(`document.body.dataset.live === "open"`, 20*time.Second)
 	_, err := b.st.Pool().Exec(context.Background(),
 		`UPDATE reconcile_requests SET status = 'succeeded', message = 'applied revision main@sha1:0123', updated_at = now(), finished_at = now() WHERE resource_id = $1`, id)
 	require.NoError(t, err)
-	br.waitFor(`(document.querySelector("#reconcile-progress")||{}).textContent.includes("succeeded")`, 10*time.Second)
+	br.waitFor(`(document.querySelector("#reconcile-progress")||{}).textContent.includes("succeeded")`, 20*time.Second)
 	require.Equal(t, 42, evalJS[int](br, `window.__marker`), "no reload")
 	br.shot("resource-reconciled")
 
@@ -142,7 +142,7 @@ func TestResourcePageActionsLive(t *testing.T) {
 	_, err = b.st.Pool().Exec(context.Background(),
 		`UPDATE gitops_resources SET status = 'failed', status_reason = 'BuildFailed', status_message = 'kustomize build failed: accumulating resources: missing file apps/shop/kustomization.yaml' WHERE id = $1`, id)
 	require.NoError(t, err)
-	br.waitFor(`document.querySelector("#res-head h1").textContent.includes("Failed")`, 10*time.Second)
+	br.waitFor(`document.querySelector("#res-head h1").textContent.includes("Failed")`, 20*time.Second)
 	require.Contains(t, br.text("#res-head .hint"), "kustomize build")
 	br.noJSErrors()
 }

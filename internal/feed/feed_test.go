@@ -26,7 +26,13 @@ func TestTriggersEmit(t *testing.T) {
 	// expect reads what came since the last call and checks the kinds.
 	expect := func(kinds ...string) []feed.Event {
 		t.Helper()
+		// Delivery waits for every older transaction of the whole Postgres cluster (tests of
+		// other packages run beside this one), so wait for the rows before comparing.
 		evs := readAll(t, db, cur, nil)
+		for deadline := time.Now().Add(15 * time.Second); len(evs) < len(kinds) && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			evs = readAll(t, db, cur, nil)
+		}
 		got := make([]string, len(evs))
 		for i, ev := range evs {
 			got[i] = ev.Kind
@@ -184,7 +190,7 @@ func TestReadHoldsBackOpenTransaction(t *testing.T) {
 	require.Equal(t, start, latest)
 
 	require.NoError(t, tx1.Commit(ctx))
-	evs := readAll(t, f.pool, start, nil)
+	evs := readWait(t, f.pool, start, 2)
 	require.Len(t, evs, 2)
 	require.Less(t, evs[0].Seq, evs[1].Seq)
 	require.Equal(t, []int64{n1, n2}, []int64{evs[0].RefID, evs[1].RefID})
@@ -224,7 +230,7 @@ func TestReadHoldsBackEarlierTransactionID(t *testing.T) {
 	require.Empty(t, readAll(t, f.pool, start, nil))
 
 	require.NoError(t, txA.Commit(ctx))
-	evs := readAll(t, f.pool, start, nil)
+	evs := readWait(t, f.pool, start, 2)
 	require.Len(t, evs, 2)
 	require.Equal(t, []int64{nA, nB}, []int64{evs[0].RefID, evs[1].RefID})
 }
@@ -240,7 +246,7 @@ func TestRolledBackDoesNotStall(t *testing.T) {
 	notify(t, tx, 0, "gone")
 	require.NoError(t, tx.Rollback(ctx))
 	n := notify(t, f.pool, 0, "kept")
-	evs := readAll(t, f.pool, start, nil)
+	evs := readWait(t, f.pool, start, 1)
 	require.Len(t, evs, 1)
 	require.Equal(t, n, evs[0].RefID)
 }
@@ -274,7 +280,7 @@ func TestReadByProjectAndBatches(t *testing.T) {
 			require.Less(t, got[i-1].Seq, ev.Seq)
 		}
 	}
-	require.Len(t, readAll(t, f.pool, start, nil), 8)
+	require.Len(t, readWait(t, f.pool, start, 8), 8)
 }
 
 func TestLatestAndPrune(t *testing.T) {

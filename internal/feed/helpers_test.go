@@ -128,6 +128,18 @@ func readAll(t testing.TB, db feed.Querier, after int64, project *int64) []feed.
 	return evs
 }
 
+// readWait reads until at least n events are delivered (or 15 s pass): delivery waits for every
+// older transaction of the whole Postgres cluster, and other packages' tests run beside these.
+func readWait(t testing.TB, db feed.Querier, after int64, n int) []feed.Event {
+	t.Helper()
+	evs := readAll(t, db, after, nil)
+	for deadline := time.Now().Add(15 * time.Second); len(evs) < n && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		evs = readAll(t, db, after, nil)
+	}
+	return evs
+}
+
 func seqs(evs []feed.Event) []int64 {
 	out := make([]int64, len(evs))
 	for i, ev := range evs {
