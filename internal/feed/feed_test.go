@@ -263,6 +263,7 @@ func TestReadByProjectAndBatches(t *testing.T) {
 		}
 	}
 	p := f.project()
+	readWait(t, f.pool, start, 8) // every write delivered, before reading in batches
 	var got []feed.Event
 	for after := start; ; {
 		evs, err := feed.Read(ctx, f.pool, after, &p, 2)

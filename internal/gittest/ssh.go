@@ -41,7 +41,10 @@ func StartSSH(tb testing.TB, gs *gittestserver.GitServer) map[string][]byte {
 	must(tb, gs.StartHTTP())
 	must(tb, gs.ListenSSH())
 	go func() { _ = gs.StartSSH() }()
-	tb.Cleanup(func() { _ = gs.StopSSH(); gs.StopHTTP(); _ = os.RemoveAll(gs.Root()) })
+	// The SSH listener is left open until the test binary exits: gitkit's Serve reads its
+	// listener field without a lock, so StopSSH right after a short test races it (a nil
+	// listener panic) when Serve has not reached Accept yet.
+	tb.Cleanup(func() { gs.StopHTTP(); _ = os.RemoveAll(gs.Root()) })
 	host := strings.TrimPrefix(gs.SSHAddress(), "ssh://git@")
 	knownHosts, err := fluxssh.ScanHostKey(host, 5*time.Second, nil, false)
 	must(tb, err)
