@@ -112,11 +112,8 @@ func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, projectID *int6
 	if _, err := w.Write(buf); err != nil {
 		return nil
 	}
-	if err := rc.Flush(); err != nil {
-		// http.ErrNotSupported: a middleware's ResponseWriter hides the connection (it needs
-		// an Unwrap method).
-		return fmt.Errorf("flush event stream: %w", err)
-	}
+	// The headers go out with the catch-up below, not before it: a client that has the
+	// response has everything written before it came.
 
 	last, sentID := after, after // the last event handled; the last ID the client was told
 	send := func(ev Event) error {
@@ -159,14 +156,17 @@ func (s *Streamer) Serve(w http.ResponseWriter, r *http.Request, projectID *int6
 				return nil
 			}
 		}
-		if len(evs) > 0 {
-			if err := rc.Flush(); err != nil {
-				return nil
-			}
-		}
 		if len(evs) < batch {
 			break
 		}
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
+	}
+	if err := rc.Flush(); err != nil {
+		// http.ErrNotSupported: a middleware's ResponseWriter hides the connection (it needs
+		// an Unwrap method).
+		return fmt.Errorf("flush event stream: %w", err)
 	}
 
 	hb := s.Heartbeat
