@@ -20,9 +20,12 @@ package kubetest
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -67,6 +70,12 @@ type Options struct {
 	// Output receives the stdout and stderr of etcd and kube-apiserver. Nil
 	// discards them, unless KUBEBUILDER_ATTACH_CONTROL_PLANE_OUTPUT=true.
 	Output io.Writer
+	// Dir, when set, is a work directory that outlives the Env: Stop leaves
+	// it (etcd's data, the serving certificates, the logs) in place, and a
+	// later Start on the same Dir brings the same cluster back, on new ports
+	// and with a new kubeconfig. The sandbox of `make run` keeps its cluster
+	// this way. Default: a temporary directory that Stop removes.
+	Dir string
 }
 
 // Env is a running etcd and kube-apiserver with the Flux CRDs installed.
@@ -83,6 +92,7 @@ type Env struct {
 
 	env            *envtest.Environment
 	dir            string // etcd data, apiserver certs, kubeconfig, workload logs
+	keep           bool   // dir is Options.Dir: Stop leaves it
 	kubeconfigPath string
 	assetsDir      string
 	reaper         *reaper
@@ -108,18 +118,29 @@ func Start(opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "kubetest-")
+	dir, keep := opts.Dir, opts.Dir != ""
+	if keep {
+		if dir, err = filepath.Abs(dir); err == nil {
+			err = os.MkdirAll(dir, 0o700)
+		}
+	} else {
+		dir, err = os.MkdirTemp("", "kubetest-")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create work dir: %w", err)
 	}
 	e := &Env{
 		Scheme:         scheme,
 		dir:            dir,
+		keep:           keep,
 		kubeconfigPath: filepath.Join(dir, "kubeconfig"),
 		assetsDir:      opts.AssetsDir,
 	}
-	if e.reaper, err = startReaper(dir); err != nil {
-		return nil, errors.Join(err, os.RemoveAll(dir))
+	if e.reaper, err = startReaper(dir, keep); err != nil {
+		if !keep {
+			err = errors.Join(err, os.RemoveAll(dir))
+		}
+		return nil, err
 	}
 	if err := e.start(opts); err != nil {
 		return nil, errors.Join(err, e.Stop())
@@ -165,8 +186,19 @@ func (e *Env) start(opts Options) error {
 	// is killed after apiStopTimeout instead (StopAPIServer copes with the kill).
 	te.ControlPlaneStopTimeout = apiStopTimeout
 	for _, d := range []string{te.ControlPlane.Etcd.DataDir, api.CertDir} {
-		if err := os.Mkdir(d, 0o700); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create dir: %w", err)
+		}
+	}
+	caPath := filepath.Join(api.CertDir, "serving-ca.crt")
+	if e.keep {
+		// envtest keeps an apiserver.crt it finds but knows its CA only from making it:
+		// give it the CA of the last run, or have it make new ones when they are missing
+		// or about to expire.
+		if ca, err := os.ReadFile(caPath); err == nil && certValid(filepath.Join(api.CertDir, "apiserver.crt"), time.Hour) {
+			api.SecureServing.CA = ca
+		} else if err := os.Remove(filepath.Join(api.CertDir, "apiserver.crt")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("renew apiserver certificate: %w", err)
 		}
 	}
 	// Without a default route the apiserver finds no address to advertise
@@ -185,6 +217,11 @@ func (e *Env) start(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("start apiserver: %w", err)
 	}
+	if e.keep {
+		if err := os.WriteFile(caPath, api.SecureServing.CA, 0o600); err != nil {
+			return fmt.Errorf("keep apiserver CA: %w", err)
+		}
+	}
 	e.Config = cfg
 	c, err := client.New(cfg, client.Options{Scheme: e.Scheme})
 	if err != nil {
@@ -197,6 +234,20 @@ func (e *Env) start(opts Options) error {
 	return nil
 }
 
+// certValid reports whether the PEM certificate at path is valid for at least d more.
+func certValid(path string, d time.Duration) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return false
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	return err == nil && time.Now().Add(d).Before(c.NotAfter)
+}
+
 // KubeconfigPath returns the path of an admin kubeconfig for this Env, for
 // processes started outside the test (Flux controllers, kubectl). The file
 // lives until Stop and stays valid across StopAPIServer and StartAPIServer.
@@ -205,7 +256,7 @@ func (e *Env) KubeconfigPath() string {
 }
 
 // Stop stops the workloads, kube-apiserver and etcd, and deletes the Env's
-// files. Calling it again does nothing.
+// files (unless they are in Options.Dir). Calling it again does nothing.
 func (e *Env) Stop() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -223,8 +274,10 @@ func (e *Env) Stop() error {
 			errs = append(errs, fmt.Errorf("stop control plane: %w", err))
 		}
 	}
-	if err := os.RemoveAll(e.dir); err != nil {
-		errs = append(errs, fmt.Errorf("remove work dir: %w", err))
+	if !e.keep {
+		if err := os.RemoveAll(e.dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove work dir: %w", err))
+		}
 	}
 	errs = append(errs, e.reaper.stop())
 	return errors.Join(errs...)

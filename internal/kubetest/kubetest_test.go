@@ -362,3 +362,25 @@ func TestStartProcess(t *testing.T) {
 	require.NoError(t, err)
 	require.DirExists(t, d)
 }
+
+// TestKeptDir: an Env on Options.Dir leaves its work directory on Stop, and a new Env on it
+// has the objects of the first (the sandbox of `make run` keeps its cluster this way).
+func TestKeptDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	ctx := context.Background()
+	first, err := kubetest.Start(kubetest.Options{Dir: dir, NoCRDs: true})
+	require.NoError(t, err)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kept"}, Data: map[string]string{"k": "v"}}
+	require.NoError(t, first.Client.Create(ctx, cm))
+	require.NoError(t, first.Stop())
+	require.DirExists(t, filepath.Join(dir, "etcd"), "Stop left the directory")
+
+	second := startEnv(t, kubetest.Options{Dir: dir, NoCRDs: true})
+	var got corev1.ConfigMap
+	require.NoError(t, second.Client.Get(ctx, client.ObjectKeyFromObject(cm), &got))
+	require.Equal(t, "v", got.Data["k"])
+	kc, err := clientcmd.LoadFromFile(second.KubeconfigPath())
+	require.NoError(t, err)
+	require.Equal(t, strings.TrimSuffix(second.Config.Host, "/"), strings.TrimSuffix(kc.Clusters[kc.Contexts[kc.CurrentContext].Cluster].Server, "/"),
+		"the kubeconfig names the new apiserver")
+}

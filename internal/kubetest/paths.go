@@ -12,10 +12,10 @@ import (
 // envtest and kubebuilder spell it.
 const assetsEnv = "KUBEBUILDER_ASSETS"
 
-// repoRoot returns the nearest directory at or above the working directory
+// RepoRoot returns the nearest directory at or above the working directory
 // that holds a go.mod. Tests run in their package's directory, so this is the
 // root of the fluxbridge checkout.
-func repoRoot() (string, error) {
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("find repository root: %w", err)
@@ -60,7 +60,7 @@ func (o *Options) defaultDirs() error {
 		o.AssetsDir = os.Getenv(assetsEnv)
 	}
 	if o.AssetsDir == "" || o.CRDDir == "" {
-		root, err := repoRoot()
+		root, err := RepoRoot()
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,7 @@ import (
 // in a test skips every deferred Stop). It then kills every process whose
 // command line names a path inside the Env's work directory $1 (etcd,
 // kube-apiserver and the workloads all have flags pointing into it), and
-// removes that directory and the collected paths. SIGKILL, because all of it
+// removes that directory (unless $2 is "keep") and the collected paths. SIGKILL, because all of it
 // is disposable and a kube-apiserver whose etcd goes away at the same time
 // can take long to stop gracefully. The trailing slash keeps
 // /tmp/kubetest-1/ from matching /tmp/kubetest-12/.
@@ -28,7 +28,7 @@ for f in /proc/[0-9]*/cmdline; do
 	if tr '\0' '\n' < "$f" 2>/dev/null | grep -qF -- "$1/"; then pids="$pids $p"; fi
 done
 [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
-rm -rf -- "$1"
+[ "$2" = keep ] || rm -rf -- "$1"
 printf '%s' "$extra" | while IFS= read -r p; do [ -z "$p" ] || rm -rf -- "$p"; done
 `
 
@@ -39,13 +39,17 @@ type reaper struct {
 	pipe *os.File // write end of the reaper's stdin
 }
 
-// startReaper starts the reaper for the Env working in dir.
-func startReaper(dir string) (*reaper, error) {
+// startReaper starts the reaper for the Env working in dir; with keep it leaves dir in place.
+func startReaper(dir string, keep bool) (*reaper, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("start reaper: %w", err)
 	}
-	cmd := exec.Command("/bin/sh", "-c", reaperScript, "kubetest-reaper", dir)
+	mode := "remove"
+	if keep {
+		mode = "keep"
+	}
+	cmd := exec.Command("/bin/sh", "-c", reaperScript, "kubetest-reaper", dir, mode)
 	cmd.Stdin = r
 	// Its own process group, so that a Ctrl-C does not kill it along with
 	// the test process.

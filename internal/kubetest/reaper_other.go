@@ -6,7 +6,7 @@ package kubetest
 // without calling Stop leaves its processes running.
 type reaper struct{}
 
-func startReaper(string) (*reaper, error) { return &reaper{}, nil }
+func startReaper(string, bool) (*reaper, error) { return &reaper{}, nil }
 
 func (*reaper) alsoRemove(string) error { return nil }
 
