@@ -9,6 +9,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fluxbridge/fluxbridge/internal/browsertest"
 )
 
 // TestDeployFormToPushed fills the deploy form by keyboard, sees an invalid field at the field
@@ -17,36 +19,36 @@ import (
 // the watch records it) shows with its message and the fix hint.
 func TestDeployFormToPushed(t *testing.T) {
 	b := setup(t, true)
-	br := newBrowser(t, b.srv.URL)
-	br.signIn("alice", alicePassword)
-	br.run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments/production/deploy"), chromedp.WaitVisible(chromedp.ID("app")))
-	br.shot("deploy-form")
-	br.run(
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("alice", alicePassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments/production/deploy"), chromedp.WaitVisible(chromedp.ID("app")))
+	br.Shot("deploy-form")
+	br.Run(
 		chromedp.SendKeys(chromedp.ID("app"), "shop"+kb.Tab),
 		chromedp.SendKeys(chromedp.ID("image"), "ghcr.io/acme/shop"),
 		chromedp.SendKeys(chromedp.ID("tag"), "latest"+kb.Enter),
 	)
-	br.waitFor(`!!document.querySelector("#tag-err")`, 15*time.Second)
-	require.Contains(t, br.text("#tag-err"), "latest")
-	require.Equal(t, "tag", evalJS[string](br, `document.activeElement.id`), "focus moves to the first error")
-	require.Equal(t, "shop", evalJS[string](br, `document.querySelector("#app").value`), "input kept")
-	br.shot("deploy-form-error")
+	br.WaitFor(`!!document.querySelector("#tag-err")`, 15*time.Second)
+	require.Contains(t, br.Text("#tag-err"), "latest")
+	require.Equal(t, "tag", browsertest.Eval[string](br, `document.activeElement.id`), "focus moves to the first error")
+	require.Equal(t, "shop", browsertest.Eval[string](br, `document.querySelector("#app").value`), "input kept")
+	br.Shot("deploy-form-error")
 
-	evalJS[string](br, `document.querySelector("#tag").value = ""`)
-	br.run(chromedp.SendKeys(chromedp.ID("tag"), "1.4.2"+kb.Enter))
-	br.waitFor(`!!document.querySelector("#deploy-button")`, 30*time.Second)
-	require.Contains(t, br.text("pre.diff"), "ghcr.io/acme/shop:1.4.2")
-	br.shot("deploy-preview")
+	browsertest.Eval[string](br, `document.querySelector("#tag").value = ""`)
+	br.Run(chromedp.SendKeys(chromedp.ID("tag"), "1.4.2"+kb.Enter))
+	br.WaitFor(`!!document.querySelector("#deploy-button")`, 30*time.Second)
+	require.Contains(t, br.Text("pre.diff"), "ghcr.io/acme/shop:1.4.2")
+	br.Shot("deploy-preview")
 
-	br.run(chromedp.Click(chromedp.ID("deploy-button")))
-	br.waitFor(`!!document.querySelector("#progress-state")`, 30*time.Second)
-	evalJS[int](br, `window.__marker = 7`)
-	br.waitFor(`["pushed","applied","rolling_out","succeeded"].includes(document.querySelector("#progress-state").dataset.state)`, 60*time.Second)
-	require.Equal(t, 7, evalJS[int](br, `window.__marker`), "no reload")
-	require.Regexp(t, `[0-9a-f]{7}`, br.text("#progress .sha"))
-	br.shot("deployment-pushed")
+	br.Run(chromedp.Click(chromedp.ID("deploy-button")))
+	br.WaitFor(`!!document.querySelector("#progress-state")`, 30*time.Second)
+	browsertest.Eval[int](br, `window.__marker = 7`)
+	br.WaitFor(`["pushed","applied","rolling_out","succeeded"].includes(document.querySelector("#progress-state").dataset.state)`, 60*time.Second)
+	require.Equal(t, 7, browsertest.Eval[int](br, `window.__marker`), "no reload")
+	require.Regexp(t, `[0-9a-f]{7}`, br.Text("#progress .sha"))
+	br.Shot("deployment-pushed")
 
-	path := evalJS[string](br, `location.pathname`)
+	path := browsertest.Eval[string](br, `location.pathname`)
 	id := path[strings.LastIndex(path, "/")+1:]
 	ctx := context.Background()
 	_, err := b.st.Pool().Exec(ctx, `UPDATE gitops_resources SET status = 'failed', status_reason = 'HealthCheckFailed',
@@ -56,10 +58,10 @@ func TestDeployFormToPushed(t *testing.T) {
 	_, err = b.st.Pool().Exec(ctx, `UPDATE deployments SET status = 'failed', finished_at = now(),
 		message = 'health check failed after 5m: timeout waiting for Deployment/webapp/shop' WHERE id = $1`, id)
 	require.NoError(t, err)
-	br.waitFor(`document.querySelector("#progress-state").dataset.state === "failed"`, 15*time.Second)
-	txt := br.text("#progress")
+	br.WaitFor(`document.querySelector("#progress-state").dataset.state === "failed"`, 15*time.Second)
+	txt := br.Text("#progress")
 	require.Contains(t, txt, "health check failed")
 	require.Contains(t, txt, "How to fix")
-	br.shot("deployment-failed")
-	br.noJSErrors()
+	br.Shot("deployment-failed")
+	br.NoJSErrors()
 }

@@ -14,34 +14,36 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fluxbridge/fluxbridge/internal/browsertest"
 )
 
 func TestSignInAndOut(t *testing.T) {
 	b := setup(t, false)
-	br := newBrowser(t, b.srv.URL)
+	br := browsertest.New(t, b.srv.URL)
 
 	// A page before signing in goes to the sign-in form and comes back after.
-	br.run(chromedp.Navigate(b.srv.URL+"/projects/webapp"), chromedp.WaitVisible(chromedp.ID("username")))
-	loc := evalJS[string](br, `location.pathname + location.search`)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp"), chromedp.WaitVisible(chromedp.ID("username")))
+	loc := browsertest.Eval[string](br, `location.pathname + location.search`)
 	require.Equal(t, "/signin?next=%2Fprojects%2Fwebapp", loc)
-	br.shot("signin")
+	br.Shot("signin")
 
-	br.run(chromedp.SendKeys(chromedp.ID("username"), "alice"), chromedp.SendKeys(chromedp.ID("password"), "wrong password"+kb.Enter),
+	br.Run(chromedp.SendKeys(chromedp.ID("username"), "alice"), chromedp.SendKeys(chromedp.ID("password"), "wrong password"+kb.Enter),
 		chromedp.WaitVisible(chromedp.ID("signin-error")))
-	require.Contains(t, br.text("#signin-error"), "Wrong username or password")
-	br.shot("signin-wrong-password")
+	require.Contains(t, br.Text("#signin-error"), "Wrong username or password")
+	br.Shot("signin-wrong-password")
 
-	br.run(chromedp.SendKeys(chromedp.ID("password"), alicePassword+kb.Enter), chromedp.WaitVisible(chromedp.CSS(".cluster")))
-	loc = evalJS[string](br, `location.pathname`)
+	br.Run(chromedp.SendKeys(chromedp.ID("password"), alicePassword+kb.Enter), chromedp.WaitVisible(chromedp.CSS(".cluster")))
+	loc = browsertest.Eval[string](br, `location.pathname`)
 	require.Equal(t, "/projects/webapp", loc, "back where the browser was going")
 
-	br.run(chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(".tiles")))
-	require.Contains(t, br.text(".tiles"), "Web app")
-	br.shot("projects")
+	br.Run(chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(".tiles")))
+	require.Contains(t, br.Text(".tiles"), "Web app")
+	br.Shot("projects")
 
-	br.run(chromedp.Click(chromedp.CSS(`form[action="/signout"] button`)), chromedp.WaitVisible(chromedp.ID("username")))
-	br.run(chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("username")))
-	br.noJSErrors()
+	br.Run(chromedp.Click(chromedp.CSS(`form[action="/signout"] button`)), chromedp.WaitVisible(chromedp.ID("username")))
+	br.Run(chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("username")))
+	br.NoJSErrors()
 }
 
 // client is a cookie-keeping HTTP client signed in as user, for the checks a browser would not
@@ -110,60 +112,60 @@ func TestSessionCookieAndHeaders(t *testing.T) {
 
 func TestResourcePageActionsLive(t *testing.T) {
 	b := setup(t, false)
-	br := newBrowser(t, b.srv.URL)
-	br.signIn("alice", alicePassword)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("alice", alicePassword)
 	id := b.seed.Kustomization.ID
-	br.run(chromedp.Navigate(b.srv.URL+"/projects/webapp"), chromedp.WaitVisible(chromedp.CSS(".cluster")))
-	br.shot("overview")
-	br.run(chromedp.Navigate(fmt.Sprintf("%s/projects/webapp/resources/%d", b.srv.URL, id)), chromedp.WaitVisible(chromedp.ID("res-head")))
-	br.shot("resource")
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp"), chromedp.WaitVisible(chromedp.CSS(".cluster")))
+	br.Shot("overview")
+	br.Run(chromedp.Navigate(fmt.Sprintf("%s/projects/webapp/resources/%d", b.srv.URL, id)), chromedp.WaitVisible(chromedp.ID("res-head")))
+	br.Shot("resource")
 
-	br.run(chromedp.Click(chromedp.CSS(`form[action$="/suspend"] button`)), chromedp.WaitVisible(chromedp.ID("flash")))
-	require.Contains(t, br.text("#flash"), "Suspended")
-	require.Contains(t, br.text("#res-head h1"), "Suspended")
-	br.run(chromedp.Click(chromedp.CSS(`form[action$="/resume"] button`)))
-	br.waitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Resumed")`, 20*time.Second)
+	br.Run(chromedp.Click(chromedp.CSS(`form[action$="/suspend"] button`)), chromedp.WaitVisible(chromedp.ID("flash")))
+	require.Contains(t, br.Text("#flash"), "Suspended")
+	require.Contains(t, br.Text("#res-head h1"), "Suspended")
+	br.Run(chromedp.Click(chromedp.CSS(`form[action$="/resume"] button`)))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Resumed")`, 20*time.Second)
 
-	br.run(chromedp.Click(chromedp.CSS(`form[action$="/reconcile"]:not(:has(input)) button`)))
-	br.waitFor(`!!document.querySelector("#reconcile-progress")`, 20*time.Second)
-	require.Contains(t, br.text("#reconcile-progress"), "pending")
+	br.Run(chromedp.Click(chromedp.CSS(`form[action$="/reconcile"]:not(:has(input)) button`)))
+	br.WaitFor(`!!document.querySelector("#reconcile-progress")`, 20*time.Second)
+	require.Contains(t, br.Text("#reconcile-progress"), "pending")
 	// The worker (its stand-in here: the row it would write) finishes the request; the header
 	// follows without a reload.
-	evalJS[int](br, `window.__marker = 42`)
-	br.waitFor(`document.body.dataset.live === "open"`, 20*time.Second)
+	browsertest.Eval[int](br, `window.__marker = 42`)
+	br.WaitFor(`document.body.dataset.live === "open"`, 20*time.Second)
 	_, err := b.st.Pool().Exec(context.Background(),
 		`UPDATE reconcile_requests SET status = 'succeeded', message = 'applied revision main@sha1:0123', updated_at = now(), finished_at = now() WHERE resource_id = $1`, id)
 	require.NoError(t, err)
-	br.waitFor(`(document.querySelector("#reconcile-progress")||{}).textContent.includes("succeeded")`, 20*time.Second)
-	require.Equal(t, 42, evalJS[int](br, `window.__marker`), "no reload")
-	br.shot("resource-reconciled")
+	br.WaitFor(`(document.querySelector("#reconcile-progress")||{}).textContent.includes("succeeded")`, 20*time.Second)
+	require.Equal(t, 42, browsertest.Eval[int](br, `window.__marker`), "no reload")
+	br.Shot("resource-reconciled")
 
 	// A status the watch writes reaches the open page.
 	_, err = b.st.Pool().Exec(context.Background(),
 		`UPDATE gitops_resources SET status = 'failed', status_reason = 'BuildFailed', status_message = 'kustomize build failed: accumulating resources: missing file apps/shop/kustomization.yaml' WHERE id = $1`, id)
 	require.NoError(t, err)
-	br.waitFor(`document.querySelector("#res-head h1").textContent.includes("Failed")`, 20*time.Second)
-	require.Contains(t, br.text("#res-head .hint"), "kustomize build")
-	br.noJSErrors()
+	br.WaitFor(`document.querySelector("#res-head h1").textContent.includes("Failed")`, 20*time.Second)
+	require.Contains(t, br.Text("#res-head .hint"), "kustomize build")
+	br.NoJSErrors()
 }
 
 func TestViewerSeesNoDeploy(t *testing.T) {
 	b := setup(t, false)
-	br := newBrowser(t, b.srv.URL)
-	br.signIn("victor", victorPassword)
-	br.run(chromedp.Navigate(b.srv.URL+"/projects/webapp"), chromedp.WaitVisible(chromedp.CSS(".cluster")))
-	links := evalJS[int](br, `document.querySelectorAll('a.button.primary[href$="/deploy"]').length`)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("victor", victorPassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp"), chromedp.WaitVisible(chromedp.CSS(".cluster")))
+	links := browsertest.Eval[int](br, `document.querySelectorAll('a.button.primary[href$="/deploy"]').length`)
 	require.Zero(t, links, "no deploy button for a viewer")
-	require.Contains(t, evalJS[string](br, `document.querySelector(".button.disabled").title`), "viewer")
-	br.shot("overview-viewer")
+	require.Contains(t, browsertest.Eval[string](br, `document.querySelector(".button.disabled").title`), "viewer")
+	br.Shot("overview-viewer")
 
-	br.run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments/production/deploy"), chromedp.WaitVisible(chromedp.CSS(".error-page")))
-	txt := br.text(".error-page")
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments/production/deploy"), chromedp.WaitVisible(chromedp.CSS(".error-page")))
+	txt := br.Text(".error-page")
 	require.Contains(t, txt, "Not allowed")
 	require.Contains(t, txt, "deployment.create")
 	require.Contains(t, txt, "viewer")
-	br.shot("forbidden")
-	br.noJSErrors()
+	br.Shot("forbidden")
+	br.NoJSErrors()
 
 	c := signedInClient(t, b.srv.URL, "victor", victorPassword)
 	resp, err := c.Get(b.srv.URL + "/projects/webapp/environments/production/deploy")

@@ -1,4 +1,8 @@
-package console_test
+// Package browsertest drives Debian's chromium through chromedp for the console's browser
+// tests (internal/console and the end-to-end suite): one headless browser per test, every
+// JavaScript exception, console error and CSP violation recorded, screenshots under
+// bin/screenshots. It is imported by tests only.
+package browsertest
 
 import (
 	"context"
@@ -15,11 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// browser is a headless Debian chromium driven by chromedp, recording every JavaScript
+// Browser is a headless Debian chromium driven by chromedp, recording every JavaScript
 // exception, console error and CSP violation of the pages it loads.
-type browser struct {
-	ctx  context.Context
-	base string
+type Browser struct {
+	// Ctx is the tab's chromedp context; Base the server's base URL.
+	Ctx  context.Context
+	Base string
 	mu   sync.Mutex
 	errs []string
 	t    *testing.T
@@ -50,13 +55,15 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+// New starts the browser for base; it goes when the test ends, with a screenshot of the page
+// if the test failed.
+func New(t *testing.T, base string) *Browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.WindowSize(1280, 900), chromedp.Flag("disable-gpu", true))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	b := &browser{ctx: ctx, base: base, t: t}
+	b := &Browser{Ctx: ctx, Base: base, t: t}
 	require.NoError(t, chromedp.Do(ctx)) // start the browser and open the tab
 	msgs := chromedp.Console(ctx)
 	go func() {
@@ -74,7 +81,7 @@ func newBrowser(t *testing.T, base string) *browser {
 	}()
 	t.Cleanup(func() {
 		if t.Failed() {
-			b.shot("failed-" + sanitize(t.Name()))
+			b.Shot("failed-" + sanitize(t.Name()))
 		}
 		cancelC()
 		cancelA()
@@ -91,19 +98,19 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// run runs steps, failing the test on error.
-func (b *browser) run(steps ...chromedp.Action[chromedp.Void]) {
+// Run runs steps, failing the test on error.
+func (b *Browser) Run(steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.Ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.t.Fatalf("browser: %v", err)
 	}
 }
 
-// shot saves a full-page screenshot as bin/screenshots/<name>.png.
-func (b *browser) shot(name string) {
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+// Shot saves a full-page screenshot as bin/screenshots/<name>.png.
+func (b *Browser) Shot(name string) {
+	ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
 	defer cancel()
 	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -116,8 +123,8 @@ func (b *browser) shot(name string) {
 	}
 }
 
-// noJSErrors asserts that no page so far threw, logged an error or violated the CSP.
-func (b *browser) noJSErrors() {
+// NoJSErrors asserts that no page so far threw, logged an error or violated the CSP.
+func (b *Browser) NoJSErrors() {
 	b.t.Helper()
 	time.Sleep(100 * time.Millisecond) // let the last messages arrive
 	b.mu.Lock()
@@ -125,29 +132,31 @@ func (b *browser) noJSErrors() {
 	require.Empty(b.t, b.errs, "JavaScript errors")
 }
 
-func (b *browser) text(sel string) string {
+// Text is the text of the element sel selects.
+func (b *Browser) Text(sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 	require.NoError(b.t, err, "text of %s", sel)
 	return s
 }
 
-func evalJS[T any](b *browser, js string) T {
+// Eval evaluates js in the page.
+func Eval[T any](b *Browser, js string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
 	require.NoError(b.t, err, "evaluate %s", js)
 	return v
 }
 
-// signIn signs in through the form, typing as a person would.
-func (b *browser) signIn(user, password string) {
+// SignIn signs in through the form, typing as a person would.
+func (b *Browser) SignIn(user, password string) {
 	b.t.Helper()
-	b.run(
-		chromedp.Navigate(b.base+"/signin"),
+	b.Run(
+		chromedp.Navigate(b.Base+"/signin"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SendKeys(chromedp.ID("username"), user),
 		chromedp.SendKeys(chromedp.ID("password"), password+kb.Enter),
@@ -155,19 +164,19 @@ func (b *browser) signIn(user, password string) {
 	)
 }
 
-// waitFor polls a JavaScript condition, so that a test waits for a live update without reload.
-func (b *browser) waitFor(js string, timeout time.Duration) {
+// WaitFor polls a JavaScript condition, so that a test waits for a live update without reload.
+func (b *Browser) WaitFor(js string, timeout time.Duration) {
 	b.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		ctx, cancel := context.WithTimeout(b.Ctx, 5*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
 		cancel()
 		if err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.shot("timeout-" + sanitize(b.t.Name()))
+			b.Shot("timeout-" + sanitize(b.t.Name()))
 			b.t.Fatalf("timed out waiting for %s", js)
 		}
 		time.Sleep(100 * time.Millisecond)
