@@ -1,19 +1,16 @@
 package e2e
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/fluxbridge/fluxbridge/internal/sandbox"
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
 )
 
@@ -30,7 +27,7 @@ func run(m *testing.M) int {
 	// The watch's informers log through controller-runtime, which otherwise complains that no
 	// logger was set; fluxbridge's own log is what failures print.
 	crlog.SetLogger(logr.Discard())
-	assets, err := findAssets()
+	assets, err := sandbox.FindAssets()
 	if err != nil {
 		if os.Getenv(envRequire) == "1" {
 			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -61,67 +58,4 @@ func run(m *testing.M) int {
 		}
 	}
 	return code
-}
-
-// assets are the prebuilt binaries and manifests the rig runs.
-type assets struct {
-	kube string // etcd, kube-apiserver (KUBEBUILDER_ASSETS)
-	crds string // Flux CRDs
-	flux string // source-, kustomize- and helm-controller (FLUX_BIN_DIR)
-}
-
-// findAssets locates the assets from the environment or under bin/ at the repository root
-// and reports every one that is missing.
-func findAssets() (assets, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return assets{}, err
-	}
-	a := assets{
-		kube: envOr("KUBEBUILDER_ASSETS", filepath.Join(root, "bin", "kube")),
-		crds: envOr("FLUX_CRDS_DIR", filepath.Join(root, "bin", "crds")),
-		flux: envOr("FLUX_BIN_DIR", filepath.Join(root, "bin", "flux")),
-	}
-	var missing []string
-	for _, f := range []string{
-		filepath.Join(a.kube, "etcd"), filepath.Join(a.kube, "kube-apiserver"),
-		filepath.Join(a.crds, "kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
-		filepath.Join(a.flux, "source-controller"), filepath.Join(a.flux, "kustomize-controller"),
-		filepath.Join(a.flux, "helm-controller"),
-	} {
-		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
-			missing = append(missing, f)
-		} else if err != nil {
-			return a, err
-		}
-	}
-	if len(missing) > 0 {
-		return a, fmt.Errorf("missing %s", strings.Join(missing, ", "))
-	}
-	return a, nil
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-// repoRoot is the nearest directory above the working directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

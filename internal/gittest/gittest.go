@@ -1,6 +1,6 @@
 // Package gittest holds what tests need around a loopback Git server: the git CLI run as an
 // independent client with a clean configuration, and a self-signed certificate for serving
-// HTTPS on 127.0.0.1. It is imported by tests only.
+// HTTPS on 127.0.0.1. It is imported by tests and by the sandbox of `make run`.
 package gittest
 
 import (
@@ -59,14 +59,17 @@ func CLI(tb testing.TB, dir string, args ...string) string {
 
 // SelfSignedCert returns a PEM certificate and key for 127.0.0.1 that is also its own CA,
 // valid for an hour around now.
-func SelfSignedCert() (certPEM, keyPEM []byte, err error) {
+func SelfSignedCert() (certPEM, keyPEM []byte, err error) { return SelfSignedCertFor(time.Hour) }
+
+// SelfSignedCertFor is SelfSignedCert valid for d from an hour ago.
+func SelfSignedCertFor(d time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(d),
 		IsCA: true, BasicConstraintsValid: true,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},

@@ -1,4 +1,4 @@
-package e2e
+package sandbox
 
 import (
 	"bytes"
@@ -15,9 +15,9 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/kubetest"
 )
 
-// fluxNamespace is where the controllers run (RUNTIME_NAMESPACE) and where fluxbridge puts its
+// FluxNamespace is where the controllers run (RUNTIME_NAMESPACE) and where fluxbridge puts its
 // sources, Provider and Alerts.
-const fluxNamespace = "flux-system"
+const FluxNamespace = "flux-system"
 
 // controllersReadyTimeout bounds the start of the three controllers on a busy machine; they
 // start their workers ~1.5 s after launch when idle.
@@ -37,14 +37,14 @@ var controllers = []controller{
 		if err != nil {
 			return nil, err
 		}
-		addr, err := freeAddr()
+		addr, err := FreeAddr()
 		if err != nil {
 			return nil, err
 		}
 		return []string{"--storage-path=" + dir, "--storage-addr=" + addr, "--storage-adv-addr=" + addr}, nil
 	}},
-	// A failing dependency is looked at again after 5 s instead of 30 s, so the dependency test
-	// is quick; nothing else depends on it.
+	// A failing dependency is looked at again after 5 s instead of 30 s: the e2e dependency test
+	// is quick and a sandbox's dependent app follows its dependency within seconds.
 	{name: "kustomize-controller", extra: func(*kubetest.Env) ([]string, error) {
 		return []string{"--requeue-dependency=5s"}, nil
 	}},
@@ -53,17 +53,17 @@ var controllers = []controller{
 	}},
 }
 
-// startControllers runs the Flux controllers as host processes of env, watching all namespaces
+// StartControllers runs the Flux controllers as host processes of env, watching all namespaces
 // and posting their events to eventsURL, and waits until each has started its workers.
 // They stop with env (and the reaper kills them if the test binary dies).
-func startControllers(ctx context.Context, env *kubetest.Env, binDir, eventsURL string) ([]*kubetest.Process, error) {
+func StartControllers(ctx context.Context, env *kubetest.Env, binDir, eventsURL string) ([]*kubetest.Process, error) {
 	var procs []*kubetest.Process
 	for _, c := range controllers {
-		metrics, err := freeAddr()
+		metrics, err := FreeAddr()
 		if err != nil {
 			return nil, err
 		}
-		health, err := freeAddr()
+		health, err := FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func startControllers(ctx context.Context, env *kubetest.Env, binDir, eventsURL 
 		}, extra...)
 		p, err := env.StartProcess(kubetest.ProcessSpec{
 			Name: c.name, Path: filepath.Join(binDir, c.name), Args: args,
-			Env: []string{"KUBECONFIG=" + env.KubeconfigPath(), "RUNTIME_NAMESPACE=" + fluxNamespace, "HOME=" + home},
+			Env: []string{"KUBECONFIG=" + env.KubeconfigPath(), "RUNTIME_NAMESPACE=" + FluxNamespace, "HOME=" + home},
 		})
 		if err != nil {
 			return nil, err
@@ -100,15 +100,15 @@ func startControllers(ctx context.Context, env *kubetest.Env, binDir, eventsURL 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = waitLog(ctx, p, `"msg":"Starting workers"`)
+			errs[i] = WaitLog(ctx, p, `"msg":"Starting workers"`)
 		}()
 	}
 	wg.Wait()
 	return procs, errors.Join(errs...)
 }
 
-// waitLog waits until s appears in p's log, failing early with the log's tail if p exits.
-func waitLog(ctx context.Context, p *kubetest.Process, s string) error {
+// WaitLog waits until s appears in p's log, failing early with the log's tail if p exits.
+func WaitLog(ctx context.Context, p *kubetest.Process, s string) error {
 	for {
 		b, err := os.ReadFile(p.LogPath())
 		if err == nil && bytes.Contains(b, []byte(s)) {
@@ -125,8 +125,8 @@ func waitLog(ctx context.Context, p *kubetest.Process, s string) error {
 	}
 }
 
-// controllerErrors returns the error lines of the controllers' logs, for failure output.
-func controllerErrors(procs []*kubetest.Process) string {
+// ControllerErrors returns the error lines of the controllers' logs, for failure output.
+func ControllerErrors(procs []*kubetest.Process) string {
 	var b strings.Builder
 	for _, p := range procs {
 		data, _ := os.ReadFile(p.LogPath())
@@ -139,8 +139,8 @@ func controllerErrors(procs []*kubetest.Process) string {
 	return b.String()
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr() (string, error) {
+// FreeAddr returns a loopback address that was free a moment ago.
+func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
