@@ -71,5 +71,7 @@ func PeriodicJobs() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(AlertRewireInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return WireAlertsArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(FeedPruneInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return FeedPruneArgs{}, nil }, nil),
 	}
 }

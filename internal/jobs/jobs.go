@@ -92,6 +92,7 @@ func Register(workers *river.Workers, d Deps) error {
 		river.AddWorkerSafely(workers, &ManualDeployWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &EnvironmentConfigWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &ApprovalExpiryWorker{Store: d.Store}),
+		river.AddWorkerSafely(workers, &FeedPruneWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &ApplyResourceWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &DeleteResourceWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &MarkResourceWorker{kubeDeps: kd}),
