@@ -120,6 +120,21 @@ func TestResourcePageActionsLive(t *testing.T) {
 	br.Run(chromedp.Navigate(fmt.Sprintf("%s/projects/webapp/resources/%d", b.srv.URL, id)), chromedp.WaitVisible(chromedp.ID("res-head")))
 	br.Shot("resource")
 
+	// A phone: the pages fit its width (wide tables scroll inside their card).
+	br.Run(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	for _, pg := range []struct{ name, path, sel string }{
+		{"overview-phone", "/projects/webapp", ".cluster"},
+		{"resource-phone", fmt.Sprintf("/projects/webapp/resources/%d", id), "#res-head"},
+		{"deploy-phone", "/projects/webapp/environments/production/deploy", "#app"},
+	} {
+		br.Run(chromedp.Navigate(b.srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
+		require.LessOrEqual(t, browsertest.Eval[int](br, `document.documentElement.scrollWidth`), browsertest.Eval[int](br, `window.innerWidth`),
+			"%s fits a phone's width", pg.path)
+		br.Shot(pg.name)
+	}
+	br.Run(chromedp.EmulateViewport(1280, 900))
+	br.Run(chromedp.Navigate(fmt.Sprintf("%s/projects/webapp/resources/%d", b.srv.URL, id)), chromedp.WaitVisible(chromedp.ID("res-head")))
+
 	br.Run(chromedp.Click(chromedp.CSS(`form[action$="/suspend"] button`)), chromedp.WaitVisible(chromedp.ID("flash")))
 	require.Contains(t, br.Text("#flash"), "Suspended")
 	require.Contains(t, br.Text("#res-head h1"), "Suspended")
