@@ -48,7 +48,7 @@ help:
 build:
 	go build -o $(BIN)/ ./cmd/...
 
-$(BIN)/devenv: $(shell find cmd/devenv internal/pgembed internal/config internal/auth internal/store migrations -type f 2>/dev/null)
+$(BIN)/devenv: $(shell find cmd/devenv internal/pgembed internal/config internal/auth internal/store internal/sandbox internal/kubetest internal/ncrelay internal/gittest internal/fluxscheme migrations -type f 2>/dev/null)
 	go build -o $@ ./cmd/devenv
 
 ## run: run receiver and worker (Procfile) with an embedded Postgres unless DATABASE_URL is set

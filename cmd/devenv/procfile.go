@@ -53,13 +53,16 @@ func parseProcfile(path string) ([]proc, error) {
 }
 
 // runProcfile runs every Procfile process with the local environment until ctx ends or one of
-// them exits; then it stops the others, as foreman does.
+// them exits; then it stops the others, as foreman does. Without DATABASE_URL and
+// FLUXBRIDGE_CONFIG it also brings up the sandbox (sandbox.go): the processes start at once,
+// and start again with the sandbox cluster in their config once it is ready.
 func runProcfile(ctx context.Context, path string) error {
 	procs, err := parseProcfile(path)
 	if err != nil {
 		return err
 	}
 	env := os.Environ()
+	withSandbox := os.Getenv("DATABASE_URL") == "" && os.Getenv("FLUXBRIDGE_CONFIG") == "" && os.Getenv(envSandbox) != "0"
 	if os.Getenv("DATABASE_URL") == "" {
 		srv, err := embedded(ctx)
 		if err != nil {
@@ -69,20 +72,26 @@ func runProcfile(ctx context.Context, path string) error {
 		env = append(env, "DATABASE_URL="+srv.URL(""))
 		fmt.Printf("devenv | embedded postgres on 127.0.0.1:%d (data in %s)\n", srv.Port(), srv.DataDir())
 	}
-	if os.Getenv("FLUXBRIDGE_CONFIG") == "" {
+	addr := cmp.Or(os.Getenv("LISTEN_ADDR"), config.DefaultListenAddr)
+	var sb *sandboxRun
+	if withSandbox {
+		if sb, err = newSandboxRun(addr); err != nil {
+			return err
+		}
+		env = append(env, "FLUXBRIDGE_CONFIG="+sb.configPath)
+	} else if os.Getenv("FLUXBRIDGE_CONFIG") == "" {
 		cfg, err := localConfig()
 		if err != nil {
 			return err
 		}
 		env = append(env, "FLUXBRIDGE_CONFIG="+cfg)
 	}
-	if os.Getenv(config.EnvBootstrapAdminTokenFile) == "" {
-		path, err := filepath.Abs(filepath.Join(dataDir, "admin-token"))
-		if err != nil {
+	tokenFile := os.Getenv(config.EnvBootstrapAdminTokenFile)
+	if tokenFile == "" {
+		if tokenFile, err = filepath.Abs(filepath.Join(dataDir, "admin-token")); err != nil {
 			return err
 		}
-		env = append(env, config.EnvBootstrapAdminTokenFile+"="+path)
-		addr := cmp.Or(os.Getenv("LISTEN_ADDR"), config.DefaultListenAddr)
+		env = append(env, config.EnvBootstrapAdminTokenFile+"="+tokenFile)
 		fmt.Printf("devenv | admin API token: %s (written by the receiver on first start)\n", filepath.Join(dataDir, "admin-token"))
 		fmt.Printf("devenv |   curl -H \"Authorization: Bearer $(cat %s)\" http://%s/api/v1/me\n", filepath.Join(dataDir, "admin-token"), addr)
 	}
@@ -96,7 +105,6 @@ func runProcfile(ctx context.Context, path string) error {
 			return err
 		}
 		env = append(env, config.EnvBootstrapAdminPasswordFile+"="+path)
-		addr := cmp.Or(os.Getenv("LISTEN_ADDR"), config.DefaultListenAddr)
 		fmt.Printf("devenv | console: %s — sign in as %s with password %s (kept in %s)\n",
 			consoleURL(addr), auth.BootstrapUsername, pw, filepath.Join(dataDir, "admin-password"))
 	}
@@ -104,10 +112,80 @@ func runProcfile(ctx context.Context, path string) error {
 		env = append(env, "LOG_FORMAT=console")
 	}
 
-	var out sync.Mutex
-	cmds := make([]*exec.Cmd, len(procs))
-	exited := make(chan string, len(procs))
-	width := 0
+	out := &printer{}
+	g, err := startGroup(procs, env, out)
+	if err != nil {
+		return err
+	}
+	var sbReady chan bool
+	if sb != nil {
+		sb.out, sb.tokenFile = out, tokenFile
+		sbReady = make(chan bool, 1)
+		go func() { sbReady <- sb.start(ctx) }()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			out.line("devenv | stopping")
+			if sbReady != nil {
+				<-sbReady // the sandbox's start ends with ctx and stops what it started
+			}
+			if sb != nil {
+				sb.stopControllers()
+			}
+			g.stop()
+			if sb != nil {
+				sb.stop()
+			}
+			return nil
+		case msg := <-g.exited:
+			out.line("devenv | " + msg + "; stopping the others")
+			if sbReady != nil {
+				<-sbReady
+			}
+			g.stop()
+			if sb != nil {
+				sb.stop()
+			}
+			return nil
+		case ok := <-sbReady:
+			sbReady = nil
+			if !ok {
+				sb = nil
+				continue
+			}
+			// The processes read their clusters once, at start: they start again with the
+			// sandbox cluster in their config.
+			out.line("sandbox | cluster " + sandboxCluster + " is ready: restarting receiver and worker with it")
+			g.stop()
+			if g, err = startGroup(procs, env, out); err != nil {
+				sb.stop()
+				return err
+			}
+			go sb.seed(ctx)
+		}
+	}
+}
+
+// printer writes whole lines of several writers without interleaving them.
+type printer struct{ mu sync.Mutex }
+
+func (p *printer) line(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Println(s)
+}
+
+// group is one start of the Procfile's processes.
+type group struct {
+	cmds   []*exec.Cmd
+	exited chan string
+}
+
+// startGroup starts every process with env, their output prefixed with their names.
+func startGroup(procs []proc, env []string, out *printer) (*group, error) {
+	g := &group{cmds: make([]*exec.Cmd, len(procs)), exited: make(chan string, len(procs))}
+	width := len("sandbox")
 	for _, p := range procs {
 		width = max(width, len(p.name))
 	}
@@ -118,26 +196,22 @@ func runProcfile(ctx context.Context, path string) error {
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = cmd.Stdout
 		if err := cmd.Start(); err != nil {
-			stopAll(cmds)
-			return fmt.Errorf("start %s: %w", p.name, err)
+			stopAll(g.cmds)
+			return nil, fmt.Errorf("start %s: %w", p.name, err)
 		}
-		cmds[i] = cmd
+		g.cmds[i] = cmd
 		prefix := fmt.Sprintf("%-*s | ", width, p.name)
 		go func() {
-			copyPrefixed(&out, prefix, stdout)
+			copyPrefixed(out, prefix, stdout)
 			err := cmd.Wait()
-			exited <- fmt.Sprintf("%s exited: %v", p.name, err)
+			g.exited <- fmt.Sprintf("%s exited: %v", p.name, err)
 		}()
 	}
-	select {
-	case <-ctx.Done():
-		fmt.Println("devenv | stopping")
-	case msg := <-exited:
-		fmt.Println("devenv | " + msg + "; stopping the others")
-	}
-	stopAll(cmds)
-	return nil
+	return g, nil
 }
+
+// stop stops the group's processes: SIGTERM, then SIGKILL after procStopTimeout.
+func (g *group) stop() { stopAll(g.cmds) }
 
 // localPassword returns the local admin's console password, generating it on the first run.
 // It is a local sandbox's password on the developer's own machine, so it is printed.
@@ -167,13 +241,11 @@ func consoleURL(addr string) string {
 	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
-func copyPrefixed(mu *sync.Mutex, prefix string, r io.Reader) {
+func copyPrefixed(out *printer, prefix string, r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		mu.Lock()
-		fmt.Println(prefix + sc.Text())
-		mu.Unlock()
+		out.line(prefix + sc.Text())
 	}
 }
 

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,14 +22,15 @@ type Assets struct {
 // FindAssets locates the assets from the environment or under bin/ at the repository root
 // (where `make rig-links` links them) and reports every one that is missing.
 func FindAssets() (Assets, error) {
-	root, err := kubetest.RepoRoot()
-	if err != nil {
-		return Assets{}, err
-	}
-	a := Assets{
-		Kube: envOr("KUBEBUILDER_ASSETS", filepath.Join(root, "bin", "kube")),
-		CRDs: envOr("FLUX_CRDS_DIR", filepath.Join(root, "bin", "crds")),
-		Flux: envOr("FLUX_BIN_DIR", filepath.Join(root, "bin", "flux")),
+	a := Assets{Kube: os.Getenv("KUBEBUILDER_ASSETS"), CRDs: os.Getenv("FLUX_CRDS_DIR"), Flux: os.Getenv("FLUX_BIN_DIR")}
+	if a.Kube == "" || a.CRDs == "" || a.Flux == "" {
+		root, err := kubetest.RepoRoot()
+		if err != nil {
+			return a, err
+		}
+		a.Kube = cmp.Or(a.Kube, filepath.Join(root, "bin", "kube"))
+		a.CRDs = cmp.Or(a.CRDs, filepath.Join(root, "bin", "crds"))
+		a.Flux = cmp.Or(a.Flux, filepath.Join(root, "bin", "flux"))
 	}
 	var missing []string
 	for _, f := range []string{
@@ -48,11 +50,4 @@ func FindAssets() (Assets, error) {
 		return a, fmt.Errorf("missing %s", strings.Join(missing, ", "))
 	}
 	return a, nil
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

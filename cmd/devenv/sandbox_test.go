@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/fluxbridge/fluxbridge/internal/fluxscheme"
+	"github.com/fluxbridge/fluxbridge/internal/sandbox"
+)
+
+// TestRunSandbox is a newcomer's `make run`: with no database and no config, devenv starts
+// fluxbridge at once and the sandbox beside it; the sandbox cluster joins, the demo project
+// appears, a deploy from it reaches the cluster through the fleet repository and Flux, and the
+// bootstrap admin signs in to the console with the printed password. Ctrl-C stops all of it,
+// and the next run finds the same project and the same cluster.
+func TestRunSandbox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries and a cluster")
+	}
+	assets, err := sandbox.FindAssets()
+	if err != nil {
+		if os.Getenv("FLUXBRIDGE_E2E_REQUIRE") == "1" {
+			t.Fatal(err)
+		}
+		t.Skipf("the sandbox's binaries are not built (make rig-links): %v", err)
+	}
+	work := t.TempDir()
+	require.NoError(t, os.Chmod(work, 0o755)) // the embedded Postgres may run as the postgres user
+	require.NoError(t, os.Chmod(filepath.Dir(work), 0o755))
+	binDir := filepath.Join(work, "bin")
+	build := exec.Command("go", "build", "-o", binDir+"/", "github.com/fluxbridge/fluxbridge/cmd/receiver",
+		"github.com/fluxbridge/fluxbridge/cmd/worker", "github.com/fluxbridge/fluxbridge/cmd/devenv")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "Procfile"),
+		[]byte(fmt.Sprintf("receiver: %s/receiver\nworker: %s/worker\n", binDir, binDir)), 0o644))
+	listen := freeAddr(t)
+	base := "http://" + listen
+
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "FLUXBRIDGE_CONFIG=") && !strings.HasPrefix(kv, envSandbox+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "LISTEN_ADDR="+listen, "METRICS_ADDR="+freeAddr(t), "LOG_FORMAT=json",
+		"KUBEBUILDER_ASSETS="+assets.Kube, "FLUX_CRDS_DIR="+assets.CRDs, "FLUX_BIN_DIR="+assets.Flux)
+
+	// run starts devenv and returns its output, and a stop that sends Ctrl-C and waits.
+	run := func(t *testing.T) (*syncBuffer, func()) {
+		cmd := exec.Command(filepath.Join(binDir, "devenv"), "run")
+		cmd.Dir, cmd.Env = work, env
+		logs := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = logs, logs
+		require.NoError(t, cmd.Start())
+		stopped := false
+		stop := func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			_ = cmd.Wait()
+		}
+		t.Cleanup(func() {
+			stop()
+			if t.Failed() {
+				t.Log(logs.String())
+			}
+		})
+		return logs, stop
+	}
+	waitLine := func(t *testing.T, logs *syncBuffer, s string, d time.Duration) {
+		t.Helper()
+		require.Eventually(t, func() bool { return strings.Contains(logs.String(), s) }, d, 100*time.Millisecond, "no %q in devenv's output", s)
+	}
+
+	crlog.SetLogger(logr.Discard())
+	logs, stop := run(t)
+	// fluxbridge answers before the sandbox is up.
+	waitLine(t, logs, "sandbox | starting the cluster", time.Minute)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, time.Minute, 100*time.Millisecond)
+	require.Contains(t, logs.String(), "devenv | console: "+base+"/ — sign in as admin with password ")
+	waitLine(t, logs, `sandbox | ready: created project "demo"`, 4*time.Minute)
+
+	token, err := os.ReadFile(filepath.Join(work, ".data", "admin-token"))
+	require.NoError(t, err)
+	api := func(method, path string, body any) (int, map[string]any) {
+		var r io.Reader
+		if body != nil {
+			b, err := json.Marshal(body)
+			require.NoError(t, err)
+			r = bytes.NewReader(b)
+		}
+		req, err := http.NewRequest(method, base+"/api/v1"+path, r)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out := map[string]any{}
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	status, created := api(http.MethodPost, "/projects/demo/environments/dev/deployments", map[string]any{
+		"method": "gitops-ui", "template": "microservice", "app": "hello", "image": "registry.example.com/demo/hello",
+		"tag": "1.0.0", "replicas": 2, "ports": []any{map[string]any{"container_port": 8080}},
+	})
+	require.Equal(t, http.StatusCreated, status, "%v", created)
+	depID := int64(created["deployment"].(map[string]any)["id"].(float64))
+	var dep map[string]any
+	require.Eventually(t, func() bool {
+		_, dep = api(http.MethodGet, fmt.Sprintf("/projects/demo/deployments/%d", depID), nil)
+		return dep["status"] == "succeeded" || dep["status"] == "failed"
+	}, 3*time.Minute, 250*time.Millisecond, "the deploy settles")
+	require.Equal(t, "succeeded", dep["status"], "%v", dep)
+
+	// The console: the printed password signs the admin in.
+	pw, err := os.ReadFile(filepath.Join(work, ".data", "admin-password"))
+	require.NoError(t, err)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm(base+"/signin", url.Values{"username": {"admin"}, "password": {strings.TrimSpace(string(pw))}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.NotEmpty(t, resp.Cookies(), "a session cookie")
+
+	kubeconfig := filepath.Join(work, ".data", "sandbox", "cluster", "kubeconfig")
+	apiserver := serverOf(t, kubeconfig)
+	stop()
+	first := logs.String()
+	require.Contains(t, first, "devenv | stopping")
+	_, err = http.Get(apiserver)
+	require.Error(t, err, "the sandbox's apiserver is gone with devenv")
+
+	// The next run: the same project, and the cluster still runs the app.
+	logs, stop = run(t)
+	waitLine(t, logs, `sandbox | ready: project "demo" deploys to cluster sandbox`, 4*time.Minute)
+	c := kubeClient(t, kubeconfig)
+	var deps appsv1.DeploymentList
+	require.NoError(t, c.List(context.Background(), &deps))
+	var found *appsv1.Deployment
+	for i := range deps.Items {
+		if deps.Items[i].Name == "hello" {
+			found = &deps.Items[i]
+		}
+	}
+	require.NotNil(t, found, "the app is still in the cluster")
+	require.Equal(t, "registry.example.com/demo/hello:1.0.0", found.Spec.Template.Spec.Containers[0].Image)
+	stop()
+	require.NotContains(t, logs.String(), "sandbox | building", "the binaries are found, nothing is built")
+	for _, line := range strings.Split(first+logs.String(), "\n") {
+		if strings.Contains(line, "cluster up in") {
+			t.Log(line[:strings.Index(line, ":")])
+		}
+	}
+}
+
+// serverOf is the apiserver URL in a kubeconfig.
+func serverOf(t *testing.T, kubeconfig string) string {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	require.NoError(t, err)
+	return cfg.Host
+}
+
+func kubeClient(t *testing.T, kubeconfig string) client.Client {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	require.NoError(t, err)
+	scheme, err := fluxscheme.New()
+	require.NoError(t, err)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	require.NoError(t, err)
+	return c
+}
