@@ -21,6 +21,8 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/auth"
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/config"
+	"github.com/fluxbridge/fluxbridge/internal/console"
+	"github.com/fluxbridge/fluxbridge/internal/feed"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
@@ -55,7 +57,11 @@ type app struct {
 
 	stopWatch func()
 	watchDone chan struct{}
+	stopHub   func()
 }
+
+// adminPassword is the bootstrapped admin's console password.
+const adminPassword = "e2e-console-password-3f9a"
 
 // startApp starts fluxbridge against the rig's cluster.
 func startApp(ctx context.Context, r *Rig) (a *app, err error) {
@@ -80,6 +86,14 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 		return a, err
 	}
 	a.admin = strings.TrimSpace(string(tok))
+	// The admin's console password, as `make run` gives it.
+	pwFile := filepath.Join(r.dir, "admin-password")
+	if err := os.WriteFile(pwFile, []byte(adminPassword+"\n"), 0o600); err != nil {
+		return a, err
+	}
+	if _, err := auth.BootstrapPassword(ctx, a.st, pwFile); err != nil {
+		return a, err
+	}
 
 	sec, err := secrets.NewFileStore(filepath.Join(r.dir, "secrets"))
 	if err != nil {
@@ -102,13 +116,25 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 	if err != nil {
 		return a, err
 	}
+	// The change feed and the console, as cmd/receiver wires them.
+	hctx, stopHub := context.WithCancel(context.Background())
+	a.stopHub = stopHub
+	hub := feed.NewHub(a.pool, log)
+	go func() { _ = hub.Run(hctx) }()
+	sessions := &auth.Sessions{Store: a.st}
+	rlog := log.With().Str("svc", "receiver").Logger()
 	h := handlers.New(handlers.Deps{
-		Store: a.st, River: rc, Logger: log.With().Str("svc", "receiver").Logger(),
+		Store: a.st, River: rc, Logger: rlog,
+		Authenticator: auth.Chain{auth.NewTokenAuthenticator(a.st), sessions},
 		WebhookTokens: map[string][]byte{clusterName: []byte(webhookToken)},
 		Git:           gitops.NewWriter(filepath.Join(r.dir, "git-cache", "receiver")),
-		Secrets:       sec, Clusters: reg, Committer: committer,
+		Secrets:       sec, Clusters: reg, Committer: committer, Feed: hub,
 	})
-	a.srv = &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 5 * time.Second}
+	pages, err := console.New(console.Deps{Core: h, Sessions: sessions, Logger: rlog})
+	if err != nil {
+		return a, err
+	}
+	a.srv = &http.Server{Handler: h.Routes(pages), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = a.srv.Serve(l) }()
 
 	// Worker.
@@ -168,6 +194,9 @@ func (a *app) stop() error {
 	}
 	if a.srv != nil {
 		errs = append(errs, a.srv.Close())
+	}
+	if a.stopHub != nil {
+		a.stopHub()
 	}
 	if a.locks != nil {
 		a.locks.Close()
