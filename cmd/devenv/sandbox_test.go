@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -23,15 +21,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/fluxbridge/fluxbridge/internal/browsertest"
 	"github.com/fluxbridge/fluxbridge/internal/fluxscheme"
 	"github.com/fluxbridge/fluxbridge/internal/sandbox"
 )
 
 // TestRunSandbox is a newcomer's `make run`: with no database and no config, devenv starts
 // fluxbridge at once and the sandbox beside it; the sandbox cluster joins, the demo project
-// appears, a deploy from it reaches the cluster through the fleet repository and Flux, and the
-// bootstrap admin signs in to the console with the printed password. Ctrl-C stops all of it,
-// and the next run finds the same project and the same cluster.
+// appears, the bootstrap admin signs in to the console with the printed password and deploys
+// from the form, and the progress view goes live through the fleet repository and Flux. Ctrl-C
+// stops all of it, and the next run finds the same project and the app in the same cluster.
 func TestRunSandbox(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries and a cluster")
@@ -109,48 +108,25 @@ func TestRunSandbox(t *testing.T) {
 	require.Contains(t, logs.String(), "devenv | console: "+base+"/ — sign in as admin with password ")
 	waitLine(t, logs, `sandbox | ready: created project "demo"`, 4*time.Minute)
 
-	token, err := os.ReadFile(filepath.Join(work, ".data", "admin-token"))
-	require.NoError(t, err)
-	api := func(method, path string, body any) (int, map[string]any) {
-		var r io.Reader
-		if body != nil {
-			b, err := json.Marshal(body)
-			require.NoError(t, err)
-			r = bytes.NewReader(b)
-		}
-		req, err := http.NewRequest(method, base+"/api/v1"+path, r)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		out := map[string]any{}
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
-	status, created := api(http.MethodPost, "/projects/demo/environments/dev/deployments", map[string]any{
-		"method": "gitops-ui", "template": "microservice", "app": "hello", "image": "registry.example.com/demo/hello",
-		"tag": "1.0.0", "replicas": 2, "ports": []any{map[string]any{"container_port": 8080}},
-	})
-	require.Equal(t, http.StatusCreated, status, "%v", created)
-	depID := int64(created["deployment"].(map[string]any)["id"].(float64))
-	var dep map[string]any
-	require.Eventually(t, func() bool {
-		_, dep = api(http.MethodGet, fmt.Sprintf("/projects/demo/deployments/%d", depID), nil)
-		return dep["status"] == "succeeded" || dep["status"] == "failed"
-	}, 3*time.Minute, 250*time.Millisecond, "the deploy settles")
-	require.Equal(t, "succeeded", dep["status"], "%v", dep)
-
-	// The console: the printed password signs the admin in.
+	// The newcomer signs in with the printed password and deploys from the form.
 	pw, err := os.ReadFile(filepath.Join(work, ".data", "admin-password"))
 	require.NoError(t, err)
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.PostForm(base+"/signin", url.Values{"username": {"admin"}, "password": {strings.TrimSpace(string(pw))}})
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	require.NotEmpty(t, resp.Cookies(), "a session cookie")
+	br := browsertest.New(t, base)
+	br.SignIn("admin", strings.TrimSpace(string(pw)))
+	br.Run(chromedp.Navigate(base+"/projects/demo/environments/dev/deploy"), chromedp.WaitVisible(chromedp.ID("app")))
+	br.Run(
+		chromedp.SendKeys(chromedp.ID("app"), "hello"+kb.Tab),
+		chromedp.SendKeys(chromedp.ID("image"), "registry.example.com/demo/hello"),
+		chromedp.SendKeys(chromedp.ID("tag"), "1.0.0"+kb.Enter),
+	)
+	br.WaitFor(`!!document.querySelector("#deploy-button")`, time.Minute)
+	br.Shot("sandbox-preview")
+	br.Run(chromedp.Click(chromedp.ID("deploy-button")))
+	br.WaitFor(`!!document.querySelector("#progress-state")`, time.Minute)
+	br.WaitFor(`["succeeded","failed"].includes(document.querySelector("#progress-state").dataset.state)`, 3*time.Minute)
+	br.Shot("sandbox-deployment")
+	require.Equal(t, "succeeded", browsertest.Eval[string](br, `document.querySelector("#progress-state").dataset.state`), br.Text("#progress"))
+	br.NoJSErrors()
 
 	kubeconfig := filepath.Join(work, ".data", "sandbox", "cluster", "kubeconfig")
 	apiserver := serverOf(t, kubeconfig)

@@ -295,7 +295,7 @@ func (c *Console) deploy(w http.ResponseWriter, r *http.Request) {
 		c.formFailed(w, r, f, err)
 		return
 	}
-	msg := "Deploy saved; fluxbridge is pushing it to Git."
+	msg := "Deploy saved: follow it below, from Git to the running pods."
 	if res.Approval != nil {
 		msg = "Deploy saved; it waits for approvals before anything is pushed."
 	}

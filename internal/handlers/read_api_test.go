@@ -125,6 +125,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		require.Equal(t, "ok", got["status"])
 	}
 	b.post(t, "/hooks/flux/prod-eu", []byte(`{}`), nil) // a 401, counted
+	b.get(t, "/api/v1/projects/webapp/events/stream")    // counted, but no latency
 	resp, err := http.Get(b.srv.URL + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -133,6 +134,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	require.Contains(t, string(raw), `fluxbridge_webhook_events_total{cluster="prod-eu",result="unauthorized"} 1`)
 	require.Contains(t, string(raw), `fluxbridge_http_requests_total{code="200",method="GET",route="/readyz"} 1`)
 	require.Contains(t, string(raw), `fluxbridge_http_request_duration_seconds_bucket`)
+	require.Contains(t, string(raw), `route="/api/v1/projects/{project}/events/stream"}`)
+	require.NotContains(t, string(raw), `fluxbridge_http_request_duration_seconds_count{method="GET",route="/api/v1/projects/{project}/events/stream"}`)
 
 	b.pool.Close() // the database goes away: not ready any more, still alive
 	resp, _ = b.get(t, "/readyz")

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -209,6 +210,9 @@ func (h *Handler) instrument(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		h.metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-		h.metrics.HTTPDuration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		// An event stream lasts as long as its page is open: its duration is no latency.
+		if !strings.HasSuffix(route, "/events/stream") {
+			h.metrics.HTTPDuration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		}
 	})
 }
