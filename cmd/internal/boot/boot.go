@@ -7,8 +7,10 @@ import (
 	"context"
 	"path/filepath"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
 	"github.com/fluxbridge/fluxbridge/internal/config"
@@ -40,6 +42,8 @@ func Start(ctx context.Context, getenv func(string) string, svc string, migrate 
 		return nil, err
 	}
 	log.Info().Str("config", cfg.String()).Msg("starting")
+	// The watch's informers and the kube clients log through controller-runtime: into ours.
+	crlog.SetLogger(logr.FromSlogHandler(logging.Slog(log.With().Str("component", "controller-runtime").Logger()).Handler()))
 	pool, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
