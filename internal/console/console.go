@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -160,6 +160,10 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: post, Pattern: "/projects/{project}/environments/{env}/deploy", Action: "deployment.create", Handler: c.deploy},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}", Action: "deployment.get", Handler: c.deployment},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}/progress", Action: "deployment.get", Handler: c.deploymentProgress},
+		{Method: get, Pattern: "/approvals", Action: "user.me", Handler: c.inbox},
+		{Method: get, Pattern: "/projects/{project}/approvals/{id}", Action: "approval.get", Handler: c.approval},
+		{Method: post, Pattern: "/projects/{project}/approvals/{id}/approve", Action: "approval.approve", Handler: c.approve},
+		{Method: post, Pattern: "/projects/{project}/approvals/{id}/reject", Action: "approval.reject", Handler: c.reject},
 	}
 }
 
@@ -217,6 +221,8 @@ type view struct {
 	Data    any
 	// FeedFrom is the change feed's position when the page read its data (-1: unknown).
 	FeedFrom int64
+	// Inbox is how many approval requests wait on the user.
+	Inbox int
 }
 
 type flash struct{ Kind, Text string }
@@ -265,6 +271,13 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	if sc := handlers.ScopeOf(r); sc != nil {
 		v.Project = sc.Project
+	}
+	if v.User != nil {
+		if items, err := c.core.ApprovalInbox(r.Context(), v.User); err == nil {
+			v.Inbox = len(items)
+		} else {
+			hlog.FromRequest(r).Warn().Err(err).Msg("count approvals waiting")
+		}
 	}
 	c.execute(w, r, status, page, "layout", v)
 }

@@ -1,8 +1,10 @@
 package console
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
@@ -13,6 +15,8 @@ import (
 type step struct {
 	Label, State, Detail, SHA string
 	At                        *time.Time
+	// Link and LinkText point at where the step goes on (the approval request).
+	Link, LinkText string
 }
 
 type progressPage struct {
@@ -32,13 +36,38 @@ func progressOf(slug string, p *handlers.DeploymentProgress) progressPage {
 	pg := progressPage{Slug: slug, P: p}
 	created := d.CreatedAt
 	pg.Steps = append(pg.Steps, step{Label: "Saved", State: "done", At: &created, Detail: "by the deploy form"})
-	switch d.Status {
-	case store.DeployAwaitingApproval:
-		pg.Steps = append(pg.Steps, step{Label: "Awaiting approval", State: "current", Detail: "nothing reaches the cluster until the last approval"})
-	case store.DeployRejected:
-		pg.Steps = append(pg.Steps, step{Label: "Rejected", State: "failed", Detail: d.Message})
-	case store.DeployCancelled:
-		pg.Steps = append(pg.Steps, step{Label: "Cancelled", State: "failed", Detail: d.Message})
+	if a := p.Approval; a != nil {
+		st := step{Label: "Approved", State: "done", At: a.DecidedAt, Link: fmt.Sprintf("/projects/%s/approvals/%d", slug, a.ID), LinkText: "the approval request"}
+		var approvers, rejecter []string
+		for _, v := range a.Votes {
+			if v.Decision == store.VoteApprove {
+				approvers = append(approvers, v.Username)
+			} else {
+				rejecter = append(rejecter, v.Username)
+			}
+		}
+		switch {
+		case d.Status == store.DeployAwaitingApproval:
+			st.Label, st.State = "Awaiting approval", "current"
+			st.Detail = fmt.Sprintf("%d of %d approvals; nothing reaches the cluster until the last", len(approvers), a.RequiredApprovals)
+		case d.Status == store.DeployRejected:
+			st.Label, st.State = "Rejected", "failed"
+			st.Detail = "by " + strings.Join(rejecter, ", ") + ": " + a.Reason
+		case d.Status == store.DeployCancelled:
+			st.Label, st.State, st.Detail = "Cancelled", "failed", cmp.Or(d.Message, "the request "+a.State)
+		default:
+			st.Detail = "by " + strings.Join(approvers, ", ")
+		}
+		pg.Steps = append(pg.Steps, st)
+	} else {
+		switch d.Status {
+		case store.DeployAwaitingApproval:
+			pg.Steps = append(pg.Steps, step{Label: "Awaiting approval", State: "current", Detail: "nothing reaches the cluster until the last approval"})
+		case store.DeployRejected:
+			pg.Steps = append(pg.Steps, step{Label: "Rejected", State: "failed", Detail: d.Message})
+		case store.DeployCancelled:
+			pg.Steps = append(pg.Steps, step{Label: "Cancelled", State: "failed", Detail: d.Message})
+		}
 	}
 	pushed := d.CommitSHA != ""
 	pushStep := step{Label: "Pushed to Git", State: "pending"}
@@ -108,8 +137,10 @@ func progressOf(slug string, p *handlers.DeploymentProgress) progressPage {
 		pg.State, pg.Headline, pg.Badge = "succeeded", "Live: the new version runs.", StatusBadge("ready", "", false)
 	case d.Status == store.DeployFailed:
 		pg.State, pg.Headline, pg.Badge = "failed", "The deploy failed.", StatusBadge("failed", "", false)
-	case d.Status == store.DeployRejected || d.Status == store.DeployCancelled:
-		pg.State, pg.Headline, pg.Badge = d.Status, "Stopped: "+d.Status+".", StatusBadge("suspended", "", false)
+	case d.Status == store.DeployRejected:
+		pg.State, pg.Headline, pg.Badge = d.Status, "Rejected: nothing reached the cluster.", ApprovalBadge("rejected")
+	case d.Status == store.DeployCancelled:
+		pg.State, pg.Headline, pg.Badge = d.Status, "Cancelled: nothing reached the cluster.", Badge{Label: "Cancelled", Class: "grey", Icon: "unknown"}
 	case d.Status == store.DeployAwaitingApproval:
 		pg.State, pg.Headline, pg.Badge = "awaiting_approval", "Waiting for approvals.", Badge{Label: "Awaiting approval", Class: "waiting", Icon: "waiting"}
 	case !pushed:

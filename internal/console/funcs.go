@@ -30,6 +30,7 @@ func (c *Console) funcs() template.FuncMap {
 			return StatusBadge(status, reason, suspended)
 		},
 		"sync":       SyncBadge,
+		"approval":   ApprovalBadge,
 		"sourceable": sourceable,
 		"row":        func(slug string, r any) rowData { return rowData{Slug: slug, R: r} },
 		"action":     actionFor,

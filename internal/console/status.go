@@ -64,3 +64,16 @@ var healthOrder = []struct{ status, label, class, icon string }{
 func sourceable(kind string) bool {
 	return kind == fluxspec.KindKustomization || kind == fluxspec.KindHelmRelease
 }
+
+// ApprovalBadge maps an approval request's state onto the vocabulary.
+func ApprovalBadge(state string) Badge {
+	switch state {
+	case "pending":
+		return Badge{Label: "Awaiting approval", Class: "waiting", Icon: "waiting"}
+	case "approved":
+		return Badge{Label: "Approved", Class: "ready", Icon: "ready"}
+	case "rejected":
+		return Badge{Label: "Rejected", Class: "failed", Icon: "failed"}
+	}
+	return Badge{Label: "Expired", Class: "grey", Icon: "unknown"}
+}

@@ -79,6 +79,11 @@ func (h *Handler) approvalOf(r *http.Request) (*approvalView, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
+	return h.approvalByID(r, id)
+}
+
+// approvalByID reads approval request id of the scoped project with its votes.
+func (h *Handler) approvalByID(r *http.Request, id int64) (*approvalView, error) {
 	req, err := h.store.ApprovalRequestByID(r.Context(), h.store.Pool(), id)
 	if err == nil && req.ProjectID != scopeOf(r).projectID() {
 		err = errNotFound("approval request %d: not found", id)
@@ -149,10 +154,8 @@ func (h *Handler) releaseProposals(ctx context.Context, tx pgx.Tx, out *approval
 func (h *Handler) approveApproval(w http.ResponseWriter, r *http.Request) { h.vote(w, r, false) }
 func (h *Handler) rejectApproval(w http.ResponseWriter, r *http.Request)  { h.vote(w, r, true) }
 
-// vote approves or rejects an approval request. The approval service refuses the requester's
-// own approval (403), a second vote by one person and any vote on a request that is no longer
-// pending, or has expired (409). The last approval needed inserts the held job in this
-// transaction; a rejection ends the request and settles its target.
+// vote approves or rejects an approval request through Vote and answers with the request
+// after the vote.
 func (h *Handler) vote(w http.ResponseWriter, r *http.Request, reject bool) {
 	p := params{r: r}
 	id := p.id("id")
@@ -167,14 +170,31 @@ func (h *Handler) vote(w http.ResponseWriter, r *http.Request, reject bool) {
 			return
 		}
 	}
-	if err := q.Validate(reject); err != nil {
+	out, err := h.Vote(r, id, reject, q.Reason)
+	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// VoteResult is an approval request after a vote.
+type VoteResult = voteResp
+
+// Vote approves or rejects approval request id of the scoped project as the principal. The
+// approval service refuses the requester's own approval (403), a second vote by one person and
+// any vote on a request that is no longer pending, or has expired (409). The last approval
+// needed inserts the held job in this transaction; a rejection ends the request and settles
+// its target. A rejection needs a reason.
+func (h *Handler) Vote(r *http.Request, id int64, reject bool, reason string) (*VoteResult, error) {
+	q := voteReq{Reason: reason}
+	if err := q.Validate(reject); err != nil {
+		return nil, err
 	}
 	sc := scopeOf(r)
 	voter := approval.Voter{UserID: sc.Principal.UserID, TokenID: sc.Principal.TokenID}
 	var out *approval.Outcome
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	if err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		var err error
 		if reject {
 			out, err = h.approvals.Reject(ctx, tx, sc.projectID(), id, voter, q.Reason)
@@ -206,13 +226,12 @@ func (h *Handler) vote(w http.ResponseWriter, r *http.Request, reject bool) {
 				"required_approvals": out.Before.RequiredApprovals, "released": out.Released, "promoted_resource_ids": promoted},
 			Message: sc.Principal.Username + " voted on: " + out.Before.Summary}
 		return ch, nil
-	}) {
-		return
+	}); err != nil {
+		return nil, err
 	}
-	v, err := h.approvalOf(r)
+	v, err := h.approvalByID(r, id)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, voteResp{Approval: v, Approvals: out.Approvals, Released: out.Released})
+	return &voteResp{Approval: v, Approvals: out.Approvals, Released: out.Released}, nil
 }

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/fluxbridge/fluxbridge/internal/approval"
 	"github.com/fluxbridge/fluxbridge/internal/fluxevent"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
@@ -29,6 +30,8 @@ type DeploymentProgress struct {
 	Rollout *Rollout
 	// Hint is a first step to fix a failure, from the resource's reason.
 	Hint string
+	// Approval is the deployment's approval request with its votes, when it needed one.
+	Approval *ApprovalView
 }
 
 // Rollout is a workload's replicas as its status reports them.
@@ -62,6 +65,18 @@ func (h *Handler) Progress(r *http.Request, id int64) (*DeploymentProgress, erro
 		out.Spec = spec
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	}
+	reqs, err := h.store.ListApprovalRequests(ctx, db, store.ApprovalFilter{ProjectID: d.ProjectID,
+		TargetType: approval.TargetDeployment, TargetID: d.ID, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(reqs) == 1 {
+		views, err := h.viewApprovals(ctx, db, reqs)
+		if err != nil {
+			return nil, err
+		}
+		out.Approval = &views[0]
 	}
 	if d.GitopsResourceID != nil {
 		res, err := h.store.ResourceByID(ctx, db, *d.GitopsResourceID)

@@ -125,7 +125,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		require.Equal(t, "ok", got["status"])
 	}
 	b.post(t, "/hooks/flux/prod-eu", []byte(`{}`), nil) // a 401, counted
-	b.get(t, "/api/v1/projects/webapp/events/stream")    // counted, but no latency
+	b.get(t, "/api/v1/projects/webapp/events/stream")   // counted, but no latency
 	resp, err := http.Get(b.srv.URL + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -230,3 +230,21 @@ func (s *Store) ListVotes(ctx context.Context, db DBTX, requestIDs []int64) ([]V
 	}
 	return out, nil
 }
+
+// PendingApprovalsFor returns the pending requests that wait on user: in projects they are a
+// member of (every project for an admin), asked for by someone else, without their vote yet;
+// newest first, at most limit. Whether their role may approve there is the policy's to say.
+func (s *Store) PendingApprovalsFor(ctx context.Context, db DBTX, userID int64, admin bool, limit int) ([]ApprovalRequest, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT * FROM (SELECT `+approvalCols+` FROM approval_requests ar
+			WHERE ar.state = 'pending' AND ar.requested_by <> $1
+			  AND ($2 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = ar.project_id AND m.user_id = $1))
+			  AND NOT EXISTS (SELECT 1 FROM approval_votes v WHERE v.request_id = ar.id AND v.user_id = $1)) r
+		WHERE r.state = 'pending'
+		ORDER BY id DESC LIMIT $3`, userID, admin, limit)
+	out, err := collectAll[ApprovalRequest](rows)
+	if err != nil {
+		return nil, fmt.Errorf("list pending approvals of user %d: %w", userID, err)
+	}
+	return out, nil
+}
