@@ -127,9 +127,28 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	require.True(t, strings.Contains(dave.Text("#progress"), "release freeze"), dave.Text("#progress"))
 	dave.Shot("approval-rejected")
 
-	// Nothing waits on mia any more.
+	// The project's deployments: both, from the console; filtered; a new one appears live.
+	mia.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/deployments"), chromedp.WaitVisible(chromedp.ID("deployments")))
+	require.Equal(t, 2, browsertest.Eval[int](mia, `document.querySelectorAll("#deployments tbody tr").length`))
+	require.Contains(t, mia.Text("#deployments"), "console")
+	require.Contains(t, mia.Text("#deployments"), "Rejected")
+	require.Contains(t, mia.Text("#deployments"), "dave")
+	mia.Shot("deployments")
+	mia.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/deployments?status=rejected"), chromedp.WaitVisible(chromedp.ID("deployments")))
+	require.Equal(t, 1, browsertest.Eval[int](mia, `document.querySelectorAll("#deployments tbody tr").length`))
+	mia.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/deployments"), chromedp.WaitVisible(chromedp.ID("deployments")))
+	browsertest.Eval[int](mia, `window.__marker = 11`)
+	mia.WaitFor(`document.body.dataset.live === "open"`, 20*time.Second)
+	requestDeploy(t, dave, "2.2.0")
+	mia.WaitFor(`document.querySelectorAll("#deployments tbody tr").length === 3`, 30*time.Second)
+	require.Equal(t, 11, browsertest.Eval[int](mia, `window.__marker`), "no reload")
+	require.Contains(t, mia.Text("#deployments tbody tr"), "Awaiting approval")
+
+	// Nothing waits on mia any more but the newest request.
 	mia.Run(chromedp.Navigate(b.srv.URL+"/approvals"), chromedp.WaitVisible(chromedp.ID("inbox")))
-	require.False(t, browsertest.Eval[bool](mia, `!!document.querySelector("#inbox-count")`))
+	require.Equal(t, 1, browsertest.Eval[int](mia, `document.querySelectorAll("#inbox tbody tr").length`))
+	require.Contains(t, mia.Text("#inbox"), "2.2.0")
+	mia.Shot("approvals-inbox")
 	for _, br := range []*browsertest.Browser{dave, mia, max} {
 		br.NoJSErrors()
 	}

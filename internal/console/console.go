@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -117,7 +117,7 @@ func (c *Console) PageRoutes() []handlers.PageRoute {
 	routes := c.routes()
 	for i, rt := range routes {
 		if rt.Method == http.MethodGet && !rt.Public && !strings.HasSuffix(rt.Pattern, "/row") &&
-			!strings.HasSuffix(rt.Pattern, "/header") && !strings.HasSuffix(rt.Pattern, "/progress") {
+			!strings.HasSuffix(rt.Pattern, "/header") && !strings.HasSuffix(rt.Pattern, "/progress") && !strings.HasSuffix(rt.Pattern, "/list") {
 			routes[i].Handler = c.markFeed(rt.Handler)
 		}
 	}
@@ -158,6 +158,8 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: get, Pattern: "/projects/{project}/environments/{env}/deploy", Action: "deployment.create", Handler: c.deployPage},
 		{Method: post, Pattern: "/projects/{project}/environments/{env}/deploy/preview", Action: "deployment.preview", Handler: c.deployPreview},
 		{Method: post, Pattern: "/projects/{project}/environments/{env}/deploy", Action: "deployment.create", Handler: c.deploy},
+		{Method: get, Pattern: "/projects/{project}/deployments", Action: "deployment.list", Handler: c.deployments},
+		{Method: get, Pattern: "/projects/{project}/deployments/list", Action: "deployment.list", Handler: c.deploymentsList},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}", Action: "deployment.get", Handler: c.deployment},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}/progress", Action: "deployment.get", Handler: c.deploymentProgress},
 		{Method: get, Pattern: "/approvals", Action: "user.me", Handler: c.inbox},

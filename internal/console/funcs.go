@@ -29,8 +29,15 @@ func (c *Console) funcs() template.FuncMap {
 		"status": func(status, reason string, suspended bool) Badge {
 			return StatusBadge(status, reason, suspended)
 		},
-		"sync":       SyncBadge,
-		"approval":   ApprovalBadge,
+		"sync":        SyncBadge,
+		"approval":    ApprovalBadge,
+		"deploybadge": DeploymentBadge,
+		"method": func(m string) string {
+			if l, ok := methodLabels[m]; ok {
+				return l
+			}
+			return m
+		},
 		"sourceable": sourceable,
 		"row":        func(slug string, r any) rowData { return rowData{Slug: slug, R: r} },
 		"action":     actionFor,

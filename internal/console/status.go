@@ -77,3 +77,25 @@ func ApprovalBadge(state string) Badge {
 	}
 	return Badge{Label: "Expired", Class: "grey", Icon: "unknown"}
 }
+
+// DeploymentBadge maps a deployment's status onto the vocabulary.
+func DeploymentBadge(status string) Badge {
+	switch status {
+	case "succeeded":
+		return Badge{Label: "Live", Class: "ready", Icon: "ready"}
+	case "failed":
+		return Badge{Label: "Failed", Class: "failed", Icon: "failed"}
+	case "awaiting_approval":
+		return Badge{Label: "Awaiting approval", Class: "waiting", Icon: "waiting"}
+	case "rejected":
+		return Badge{Label: "Rejected", Class: "failed", Icon: "failed"}
+	case "cancelled":
+		return Badge{Label: "Cancelled", Class: "grey", Icon: "unknown"}
+	case "pushed":
+		return Badge{Label: "Pushed, applying", Class: "reconciling", Icon: "reconciling"}
+	}
+	return Badge{Label: "Writing to Git", Class: "reconciling", Icon: "reconciling"}
+}
+
+// methodLabels say where a deployment came from.
+var methodLabels = map[string]string{"manual": "manual", "gitops-ui": "console", "gitops-git": "Git push"}

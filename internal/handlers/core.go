@@ -98,3 +98,7 @@ func (h *Handler) Can(sc *Scope, action string, env *store.Environment) error {
 
 // Store is the store the core reads, for the console's own read-only queries.
 func (h *Handler) Store() *store.Store { return h.store }
+
+// BadRequest is the 400 of a bad query parameter or form field, for the console's own reads:
+// the same answer the API gives.
+func BadRequest(field, msg string) error { return errBadRequest(field, "%s", msg) }

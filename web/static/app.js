@@ -96,6 +96,7 @@
         let ref = ev.ref_id;
         if (kind === "reconcile" && ev.payload) ref = ev.payload.resource_id;
         matching(kind + ":" + ref).forEach(refresh);
+        matching(kind + ":*").forEach(refresh); // lists of every object of the kind
       });
     });
     es.addEventListener("flux_event", function (msg) {
