@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -162,6 +162,8 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: get, Pattern: "/projects/{project}/deployments/list", Action: "deployment.list", Handler: c.deploymentsList},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}", Action: "deployment.get", Handler: c.deployment},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}/progress", Action: "deployment.get", Handler: c.deploymentProgress},
+		{Method: get, Pattern: "/projects/{project}/audit", Action: "audit.list", Handler: c.audit},
+		{Method: get, Pattern: "/projects/{project}/audit.csv", Action: "audit.list", Handler: c.auditCSV},
 		{Method: get, Pattern: "/approvals", Action: "user.me", Handler: c.inbox},
 		{Method: get, Pattern: "/projects/{project}/approvals/{id}", Action: "approval.get", Handler: c.approval},
 		{Method: post, Pattern: "/projects/{project}/approvals/{id}/approve", Action: "approval.approve", Handler: c.approve},

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,8 +25,8 @@ type deploymentsPage struct {
 	Rows     []deploymentRow
 	Envs     []store.Environment
 	F        struct{ Env, Method, Status string }
-	Query    string // the filters, for the fragment and the next page
-	Next     int64  // the before= of the next page; 0 when this is the last
+	Query    template.URL // the filters, encoded: for the fragment and the next page
+	Next     int64        // the before= of the next page; 0 when this is the last
 	Before   int64
 	Methods  []string
 	Statuses []string
@@ -119,6 +120,6 @@ func (c *Console) deploymentsData(r *http.Request) (*deploymentsPage, error) {
 			v.Set(k, val)
 		}
 	}
-	p.Query = v.Encode()
+	p.Query = template.URL(v.Encode()) // url.Values encodes it: safe in a URL
 	return p, nil
 }

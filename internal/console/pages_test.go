@@ -188,3 +188,43 @@ func TestViewerSeesNoDeploy(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 }
+
+// TestAuditLog: the project's audit log shows who did what with the change as fields, filters
+// by action, exports CSV, and never shows a credential.
+func TestAuditLog(t *testing.T) {
+	b := setup(t, true) // connecting the repository wrote its credentials to the secret store
+	status, _ := b.api(t, http.MethodPost, fmt.Sprintf("/projects/webapp/resources/%d/suspend", b.seed.Kustomization.ID), nil)
+	require.Equal(t, http.StatusAccepted, status)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("alice", alicePassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/audit"), chromedp.WaitVisible(chromedp.ID("audit")))
+	txt := br.Text("#audit")
+	require.Contains(t, txt, "resource.suspend")
+	require.Contains(t, txt, "repository.create")
+	require.Contains(t, txt, "alice")
+	html := browsertest.Eval[string](br, `document.documentElement.outerHTML`)
+	require.NotContains(t, html, gitPass, "no credential on the page")
+
+	br.Run(chromedp.SendKeys(chromedp.ID("f-action"), "resource.suspend"+kb.Enter), chromedp.WaitVisible(chromedp.ID("audit")))
+	br.WaitFor(`location.search.includes("action=resource.suspend")`, 10*time.Second)
+	require.Equal(t, 1, browsertest.Eval[int](br, `document.querySelectorAll("#audit > table > tbody > tr").length`))
+	br.Run(chromedp.Click(chromedp.CSS("#audit details summary")))
+	require.Contains(t, br.Text("#audit details"), "suspend")
+	br.Shot("audit")
+
+	get := func(url string) string {
+		return browsertest.Eval[string](br, `(() => { const x = new XMLHttpRequest(); x.open("GET", `+url+`, false); x.send(); return x.status + "\n" + x.getResponseHeader("Content-Type") + "\n" + x.responseText; })()`)
+	}
+	csvText := get(`document.querySelector("#export").href`)
+	lines := strings.Split(strings.TrimSpace(csvText), "\n")
+	require.Equal(t, "200", lines[0])
+	require.Contains(t, lines[1], "text/csv")
+	require.Equal(t, "id,at,actor_type,actor,action,target_type,target_id,environment,cluster,message,request_id,source_ip,details", lines[2])
+	require.Len(t, lines, 4, "the header and the one filtered row")
+	require.Contains(t, lines[3], "resource.suspend")
+
+	all := get(`"/projects/webapp/audit.csv"`)
+	require.Contains(t, all, "repository.create")
+	require.NotContains(t, all, gitPass, "no credential in the export")
+	br.NoJSErrors()
+}

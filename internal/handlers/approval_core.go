@@ -188,6 +188,10 @@ func (h *Handler) heldChanges(ctx context.Context, req *store.ApprovalRequest) (
 	return nil, fmt.Sprintf("%s %d", req.TargetType, req.TargetID), nil
 }
 
+// Changes lists the leaves of two JSON objects that differ, by their dotted paths: an audit
+// row's before and after as a person reads them.
+func Changes(before, after json.RawMessage) ([]Change, error) { return jsonChanges(before, after) }
+
 // jsonChanges lists the leaves of two JSON objects that differ, by their dotted paths.
 func jsonChanges(before, after json.RawMessage) ([]Change, error) {
 	flat := func(raw json.RawMessage) (map[string]string, error) {

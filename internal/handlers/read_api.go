@@ -122,7 +122,7 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	f := store.AuditFilter{
 		ProjectID: scopeOf(r).projectID(), EnvironmentID: p.int64("environment_id"),
-		ActorType: p.oneOf("actor_type", actorTypes...), Action: p.str("action"),
+		ActorType: p.oneOf("actor_type", actorTypes...), ActorName: p.str("actor"), Action: p.str("action"),
 		TargetType: p.str("target_type"), TargetID: p.str("target_id"), Cluster: p.str("cluster"),
 		Since: p.time("since"), Until: p.time("until"), BeforeID: p.int64("before"), Limit: p.limit(),
 	}

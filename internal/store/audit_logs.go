@@ -60,6 +60,7 @@ type AuditFilter struct {
 	ProjectID     int64
 	EnvironmentID int64
 	ActorType     string
+	ActorName     string // the user's or system's name
 	Action        string
 	TargetType    string
 	TargetID      string
@@ -88,10 +89,10 @@ func (s *Store) ListAudit(ctx context.Context, db DBTX, f AuditFilter) ([]AuditE
 		  AND ($5 = '' OR target_type = $5) AND ($6 = '' OR target_id = $6)
 		  AND ($7 = '' OR cluster = $7)
 		  AND ($8::timestamptz IS NULL OR at >= $8) AND ($9::timestamptz IS NULL OR at < $9)
-		  AND ($10 = 0 OR id < $10)
+		  AND ($10 = 0 OR id < $10) AND ($12 = '' OR actor_name = $12)
 		ORDER BY id DESC LIMIT $11`,
 		f.ProjectID, f.EnvironmentID, f.ActorType, f.Action, f.TargetType, f.TargetID, f.Cluster,
-		since, until, f.BeforeID, f.Limit)
+		since, until, f.BeforeID, f.Limit, f.ActorName)
 	out, err := collectAll[AuditEntry](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list audit logs: %w", err)
