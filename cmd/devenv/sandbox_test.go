@@ -120,11 +120,11 @@ func TestRunSandbox(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("tag"), "1.0.0"+kb.Enter),
 	)
 	br.WaitFor(`!!document.querySelector("#deploy-button")`, time.Minute)
-	br.Shot("sandbox-preview")
+	br.Page("sandbox-preview")
 	br.Run(chromedp.Click(chromedp.ID("deploy-button")))
 	br.WaitFor(`!!document.querySelector("#progress-state")`, time.Minute)
 	br.WaitFor(`["succeeded","failed"].includes(document.querySelector("#progress-state").dataset.state)`, 3*time.Minute)
-	br.Shot("sandbox-deployment")
+	br.Page("sandbox-deployment")
 	require.Equal(t, "succeeded", browsertest.Eval[string](br, `document.querySelector("#progress-state").dataset.state`), br.Text("#progress"))
 	br.NoJSErrors()
 

@@ -182,3 +182,35 @@ func (b *Browser) WaitFor(js string, timeout time.Duration) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// htmlCheckJS lists what the page lacks: a title, exactly one h1, and a label for every form
+// control (a <label for>, a wrapping label, aria-label or aria-labelledby).
+const htmlCheckJS = `(() => {
+  const out = [];
+  if (!document.title.trim()) out.push("no <title>");
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) out.push(h1 + " <h1> elements");
+  document.querySelectorAll("input, select, textarea").forEach((el) => {
+    if (["hidden", "submit", "button", "reset"].includes(el.type)) return;
+    const labelled = (el.id && document.querySelector('label[for="' + CSS.escape(el.id) + '"]')) || el.closest("label") ||
+      el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+    if (!labelled) out.push("no label for " + el.tagName.toLowerCase() + (el.name ? "[name=" + el.name + "]" : "") + (el.id ? "#" + el.id : ""));
+  });
+  return out;
+})()`
+
+// CheckHTML asserts the page's basics: a title, one h1, every form control labelled.
+func (b *Browser) CheckHTML() {
+	b.t.Helper()
+	problems := Eval[[]string](b, htmlCheckJS)
+	url := Eval[string](b, `location.pathname`)
+	require.Empty(b.t, problems, "HTML check of %s", url)
+}
+
+// Page checks the page's HTML (CheckHTML) and saves its screenshot as name: what a test does
+// at every page it shows.
+func (b *Browser) Page(name string) {
+	b.t.Helper()
+	b.Shot(name)
+	b.CheckHTML()
+}

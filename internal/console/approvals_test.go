@@ -76,7 +76,7 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	dave := browsertest.New(t, b.srv.URL)
 	dave.SignIn("dave", davePW)
 	depPath := requestDeploy(t, dave, "2.0.0")
-	dave.Shot("approval-requested")
+	dave.Page("approval-requested")
 
 	mia := browsertest.New(t, b.srv.URL)
 	mia.SignIn("mia", miaPW)
@@ -84,7 +84,7 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	require.Contains(t, mia.Text("#approval h1"), "shop")
 	require.Contains(t, mia.Text("#changes"), "2.0.0", "what it changes")
 	require.Contains(t, mia.Text("#approval"), "dave")
-	mia.Shot("approval-detail")
+	mia.Page("approval-detail")
 	mia.Run(chromedp.Click(chromedp.ID("approve-button")), chromedp.WaitVisible(chromedp.ID("flash")))
 	require.Contains(t, mia.Text("#flash"), "1 of 2")
 	require.Contains(t, mia.Text("#votes"), "mia approved")
@@ -105,11 +105,11 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	max.Run(chromedp.Click(chromedp.ID("approve-button")), chromedp.WaitVisible(chromedp.ID("flash")))
 	require.Contains(t, max.Text("#flash"), "last approval")
 	require.Equal(t, "approved", browsertest.Eval[string](max, `document.querySelector("#approval-state").dataset.state`))
-	max.Shot("approval-approved")
+	max.Page("approval-approved")
 
 	dave.WaitFor(`["pushed","applied","rolling_out","succeeded"].includes(document.querySelector("#progress-state").dataset.state)`, 60*time.Second)
 	require.Equal(t, 9, browsertest.Eval[int](dave, `window.__marker`), "no reload")
-	dave.Shot("approval-pushed")
+	dave.Page("approval-pushed")
 
 	// A second request, rejected with a reason.
 	depPath = requestDeploy(t, dave, "2.1.0")
@@ -125,7 +125,7 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	dave.WaitFor(`document.querySelector("#progress-state").dataset.state === "rejected"`, 30*time.Second)
 	require.Equal(t, 10, browsertest.Eval[int](dave, `window.__marker`), "no reload")
 	require.True(t, strings.Contains(dave.Text("#progress"), "release freeze"), dave.Text("#progress"))
-	dave.Shot("approval-rejected")
+	dave.Page("approval-rejected")
 
 	// The project's deployments: both, from the console; filtered; a new one appears live.
 	mia.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/deployments"), chromedp.WaitVisible(chromedp.ID("deployments")))
@@ -133,7 +133,7 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	require.Contains(t, mia.Text("#deployments"), "console")
 	require.Contains(t, mia.Text("#deployments"), "Rejected")
 	require.Contains(t, mia.Text("#deployments"), "dave")
-	mia.Shot("deployments")
+	mia.Page("deployments")
 	mia.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/deployments?status=rejected"), chromedp.WaitVisible(chromedp.ID("deployments")))
 	require.Equal(t, 1, browsertest.Eval[int](mia, `document.querySelectorAll("#deployments tbody tr").length`))
 	mia.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/deployments"), chromedp.WaitVisible(chromedp.ID("deployments")))
@@ -148,7 +148,7 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	mia.Run(chromedp.Navigate(b.srv.URL+"/approvals"), chromedp.WaitVisible(chromedp.ID("inbox")))
 	require.Equal(t, 1, browsertest.Eval[int](mia, `document.querySelectorAll("#inbox tbody tr").length`))
 	require.Contains(t, mia.Text("#inbox"), "2.2.0")
-	mia.Shot("approvals-inbox")
+	mia.Page("approvals-inbox")
 	for _, br := range []*browsertest.Browser{dave, mia, max} {
 		br.NoJSErrors()
 	}

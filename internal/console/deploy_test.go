@@ -22,7 +22,7 @@ func TestDeployFormToPushed(t *testing.T) {
 	br := browsertest.New(t, b.srv.URL)
 	br.SignIn("alice", alicePassword)
 	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments/production/deploy"), chromedp.WaitVisible(chromedp.ID("app")))
-	br.Shot("deploy-form")
+	br.Page("deploy-form")
 	br.Run(
 		chromedp.SendKeys(chromedp.ID("app"), "shop"+kb.Tab),
 		chromedp.SendKeys(chromedp.ID("image"), "ghcr.io/acme/shop"),
@@ -32,13 +32,13 @@ func TestDeployFormToPushed(t *testing.T) {
 	require.Contains(t, br.Text("#tag-err"), "latest")
 	require.Equal(t, "tag", browsertest.Eval[string](br, `document.activeElement.id`), "focus moves to the first error")
 	require.Equal(t, "shop", browsertest.Eval[string](br, `document.querySelector("#app").value`), "input kept")
-	br.Shot("deploy-form-error")
+	br.Page("deploy-form-error")
 
 	browsertest.Eval[string](br, `document.querySelector("#tag").value = ""`)
 	br.Run(chromedp.SendKeys(chromedp.ID("tag"), "1.4.2"+kb.Enter))
 	br.WaitFor(`!!document.querySelector("#deploy-button")`, 30*time.Second)
 	require.Contains(t, br.Text("pre.diff"), "ghcr.io/acme/shop:1.4.2")
-	br.Shot("deploy-preview")
+	br.Page("deploy-preview")
 
 	br.Run(chromedp.Click(chromedp.ID("deploy-button")))
 	br.WaitFor(`!!document.querySelector("#progress-state")`, 30*time.Second)
@@ -46,7 +46,7 @@ func TestDeployFormToPushed(t *testing.T) {
 	br.WaitFor(`["pushed","applied","rolling_out","succeeded"].includes(document.querySelector("#progress-state").dataset.state)`, 60*time.Second)
 	require.Equal(t, 7, browsertest.Eval[int](br, `window.__marker`), "no reload")
 	require.Regexp(t, `[0-9a-f]{7}`, br.Text("#progress .sha"))
-	br.Shot("deployment-pushed")
+	br.Page("deployment-pushed")
 
 	path := browsertest.Eval[string](br, `location.pathname`)
 	id := path[strings.LastIndex(path, "/")+1:]
@@ -62,6 +62,6 @@ func TestDeployFormToPushed(t *testing.T) {
 	txt := br.Text("#progress")
 	require.Contains(t, txt, "health check failed")
 	require.Contains(t, txt, "How to fix")
-	br.Shot("deployment-failed")
+	br.Page("deployment-failed")
 	br.NoJSErrors()
 }

@@ -26,12 +26,12 @@ func TestSignInAndOut(t *testing.T) {
 	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp"), chromedp.WaitVisible(chromedp.ID("username")))
 	loc := browsertest.Eval[string](br, `location.pathname + location.search`)
 	require.Equal(t, "/signin?next=%2Fprojects%2Fwebapp", loc)
-	br.Shot("signin")
+	br.Page("signin")
 
 	br.Run(chromedp.SendKeys(chromedp.ID("username"), "alice"), chromedp.SendKeys(chromedp.ID("password"), "wrong password"+kb.Enter),
 		chromedp.WaitVisible(chromedp.ID("signin-error")))
 	require.Contains(t, br.Text("#signin-error"), "Wrong username or password")
-	br.Shot("signin-wrong-password")
+	br.Page("signin-wrong-password")
 
 	br.Run(chromedp.SendKeys(chromedp.ID("password"), alicePassword+kb.Enter), chromedp.WaitVisible(chromedp.CSS(".cluster")))
 	loc = browsertest.Eval[string](br, `location.pathname`)
@@ -39,7 +39,7 @@ func TestSignInAndOut(t *testing.T) {
 
 	br.Run(chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(".tiles")))
 	require.Contains(t, br.Text(".tiles"), "Web app")
-	br.Shot("projects")
+	br.Page("projects")
 
 	br.Run(chromedp.Click(chromedp.CSS(`form[action="/signout"] button`)), chromedp.WaitVisible(chromedp.ID("username")))
 	br.Run(chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("username")))
@@ -116,9 +116,9 @@ func TestResourcePageActionsLive(t *testing.T) {
 	br.SignIn("alice", alicePassword)
 	id := b.seed.Kustomization.ID
 	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp"), chromedp.WaitVisible(chromedp.CSS(".cluster")))
-	br.Shot("overview")
+	br.Page("overview")
 	br.Run(chromedp.Navigate(fmt.Sprintf("%s/projects/webapp/resources/%d", b.srv.URL, id)), chromedp.WaitVisible(chromedp.ID("res-head")))
-	br.Shot("resource")
+	br.Page("resource")
 
 	// A phone: the pages fit its width (wide tables scroll inside their card).
 	br.Run(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
@@ -130,7 +130,7 @@ func TestResourcePageActionsLive(t *testing.T) {
 		br.Run(chromedp.Navigate(b.srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
 		require.LessOrEqual(t, browsertest.Eval[int](br, `document.documentElement.scrollWidth`), browsertest.Eval[int](br, `window.innerWidth`),
 			"%s fits a phone's width", pg.path)
-		br.Shot(pg.name)
+		br.Page(pg.name)
 	}
 	br.Run(chromedp.EmulateViewport(1280, 900))
 	br.Run(chromedp.Navigate(fmt.Sprintf("%s/projects/webapp/resources/%d", b.srv.URL, id)), chromedp.WaitVisible(chromedp.ID("res-head")))
@@ -153,7 +153,7 @@ func TestResourcePageActionsLive(t *testing.T) {
 	require.NoError(t, err)
 	br.WaitFor(`(document.querySelector("#reconcile-progress")||{}).textContent.includes("succeeded")`, 20*time.Second)
 	require.Equal(t, 42, browsertest.Eval[int](br, `window.__marker`), "no reload")
-	br.Shot("resource-reconciled")
+	br.Page("resource-reconciled")
 
 	// A status the watch writes reaches the open page.
 	_, err = b.st.Pool().Exec(context.Background(),
@@ -172,14 +172,14 @@ func TestViewerSeesNoDeploy(t *testing.T) {
 	links := browsertest.Eval[int](br, `document.querySelectorAll('a.button.primary[href$="/deploy"]').length`)
 	require.Zero(t, links, "no deploy button for a viewer")
 	require.Contains(t, browsertest.Eval[string](br, `document.querySelector(".button.disabled").title`), "viewer")
-	br.Shot("overview-viewer")
+	br.Page("overview-viewer")
 
 	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments/production/deploy"), chromedp.WaitVisible(chromedp.CSS(".error-page")))
 	txt := br.Text(".error-page")
 	require.Contains(t, txt, "Not allowed")
 	require.Contains(t, txt, "deployment.create")
 	require.Contains(t, txt, "viewer")
-	br.Shot("forbidden")
+	br.Page("forbidden")
 	br.NoJSErrors()
 
 	c := signedInClient(t, b.srv.URL, "victor", victorPassword)
@@ -210,7 +210,7 @@ func TestAuditLog(t *testing.T) {
 	require.Equal(t, 1, browsertest.Eval[int](br, `document.querySelectorAll("#audit > table > tbody > tr").length`))
 	br.Run(chromedp.Click(chromedp.CSS("#audit details summary")))
 	require.Contains(t, br.Text("#audit details"), "suspend")
-	br.Shot("audit")
+	br.Page("audit")
 
 	get := func(url string) string {
 		return browsertest.Eval[string](br, `(() => { const x = new XMLHttpRequest(); x.open("GET", `+url+`, false); x.send(); return x.status + "\n" + x.getResponseHeader("Content-Type") + "\n" + x.responseText; })()`)

@@ -62,7 +62,7 @@ func TestConsoleDeployOnFlux(t *testing.T) {
 		require.Regexp(t, `[0-9a-f]{7}`, br.Text("#progress .sha"), "the commit")
 		require.Contains(t, txt, "pods ready", "the app's replicas, read from its Deployment")
 		if i == 0 {
-			br.Shot("e2e-deployment-succeeded")
+			br.Page("e2e-deployment-succeeded")
 		}
 
 		settled := browsertest.Eval[float64](br, `window.__settled`)
