@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -158,6 +158,9 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: get, Pattern: "/projects/{project}/environments/{env}/deploy", Action: "deployment.create", Handler: c.deployPage},
 		{Method: post, Pattern: "/projects/{project}/environments/{env}/deploy/preview", Action: "deployment.preview", Handler: c.deployPreview},
 		{Method: post, Pattern: "/projects/{project}/environments/{env}/deploy", Action: "deployment.create", Handler: c.deploy},
+		{Method: post, Pattern: "/projects/{project}/environments/{env}/deploy/template", Action: "template.create", Handler: c.saveTemplate},
+		{Method: get, Pattern: "/projects/{project}/templates", Action: "template.list", Handler: c.templates},
+		{Method: post, Pattern: "/projects/{project}/templates/{name}/delete", Action: "template.delete", Handler: c.deleteTemplate},
 		{Method: get, Pattern: "/projects/{project}/deployments", Action: "deployment.list", Handler: c.deployments},
 		{Method: get, Pattern: "/projects/{project}/deployments/list", Action: "deployment.list", Handler: c.deploymentsList},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}", Action: "deployment.get", Handler: c.deployment},

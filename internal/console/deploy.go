@@ -31,6 +31,10 @@ type deployPage struct {
 	Templates  []option
 	ProbeTypes []option
 	Approvals  int
+	// CanSaveTemplate shows "Save as template"; TemplateName and TemplateDescription keep
+	// what was typed there.
+	CanSaveTemplate                   bool
+	TemplateName, TemplateDescription string
 }
 
 // fieldData is one input of the form.
@@ -120,6 +124,10 @@ func (c *Console) deployData(r *http.Request, f deployForm, errs *formErrors) (*
 	}
 	if cfg, err := policy.ParseEnvConfig(sc.Env.GitopsConfig); err == nil {
 		p.Approvals = cfg.Approvals(sc.Env.Kind)
+	}
+	p.CanSaveTemplate = c.core.Can(sc, "template.create", nil) == nil
+	if r.Method == http.MethodPost {
+		p.TemplateName, p.TemplateDescription = r.PostForm.Get("template_name"), r.PostForm.Get("template_description")
 	}
 	return p, nil
 }

@@ -65,3 +65,38 @@ func TestDeployFormToPushed(t *testing.T) {
 	br.Page("deployment-failed")
 	br.NoJSErrors()
 }
+
+// TestSaveTemplateFromDeployForm: the deploy form saves what was filled in as a project
+// template (a bad name shown at its field), the templates page lists it with what it sets, and
+// Delete removes it.
+func TestSaveTemplateFromDeployForm(t *testing.T) {
+	b := setup(t, false)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("alice", alicePassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments/production/deploy"), chromedp.WaitVisible(chromedp.ID("app")))
+	br.Run(
+		chromedp.SendKeys(chromedp.ID("app"), "shop"),
+		chromedp.SendKeys(chromedp.ID("image"), "ghcr.io/acme/shop"),
+		chromedp.SendKeys(chromedp.ID("replicas"), "3"),
+		chromedp.SendKeys(chromedp.ID("template_name"), "Team API"),
+		chromedp.Click(chromedp.ID("save-template-button")),
+	)
+	br.WaitFor(`!!document.querySelector("#template_name-err")`, 15*time.Second)
+	require.Contains(t, br.Text("#template_name-err"), "DNS label")
+	require.Equal(t, "3", browsertest.Eval[string](br, `document.querySelector("#replicas").value`), "input kept")
+	browsertest.Eval[string](br, `document.querySelector("#template_name").value = ""`)
+	br.Run(chromedp.SendKeys(chromedp.ID("template_name"), "team-api"), chromedp.Click(chromedp.ID("save-template-button")))
+	br.WaitFor(`location.pathname === "/projects/webapp/templates"`, 15*time.Second)
+	require.Contains(t, br.Text("#flash"), "team-api")
+	txt := br.Text("#template-team-api")
+	require.Contains(t, txt, "replicas")
+	require.Contains(t, txt, "ghcr.io/acme/shop")
+	require.NotContains(t, txt, "app\t", "not the app's name")
+	require.Contains(t, br.Text("#template-microservice"), "built-in")
+	br.Page("templates")
+
+	br.Run(chromedp.Click(chromedp.CSS(`#template-team-api form button`)), chromedp.WaitVisible(chromedp.ID("flash")))
+	require.Contains(t, br.Text("#flash"), "Deleted")
+	require.False(t, browsertest.Eval[bool](br, `!!document.querySelector("#template-team-api")`))
+	br.NoJSErrors()
+}

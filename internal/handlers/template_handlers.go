@@ -52,14 +52,10 @@ func savedView(t *store.DeployTemplate) templateView {
 
 // listTemplates lists the built-in templates, then the project's saved ones by name.
 func (h *Handler) listTemplates(w http.ResponseWriter, r *http.Request) {
-	saved, err := h.store.ListDeployTemplates(r.Context(), h.store.Pool(), scopeOf(r).projectID())
+	items, err := h.Templates(r.Context(), scopeOf(r).projectID())
 	if err != nil {
 		h.fail(w, r, err)
 		return
-	}
-	items := append([]templateView{}, builtins...)
-	for i := range saved {
-		items = append(items, savedView(&saved[i]))
 	}
 	writeJSON(w, http.StatusOK, page[templateView]{Items: items})
 }
@@ -96,16 +92,44 @@ func (h *Handler) createTemplate(w http.ResponseWriter, r *http.Request) {
 		raw, _ := json.Marshal(obj)
 		err = decodeStrict(raw, &q, "")
 	}
+	var t *TemplateView
 	if err == nil {
-		err = q.check()
+		t, err = h.CreateTemplate(r, q.Name, q.Description, q.Kind, q.Form)
 	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusCreated, t)
+}
+
+// TemplateView is a deploy template, built-in or saved.
+type TemplateView = templateView
+
+// Templates returns the built-in templates, then the project's saved ones by name.
+func (h *Handler) Templates(ctx context.Context, projectID int64) ([]TemplateView, error) {
+	saved, err := h.store.ListDeployTemplates(ctx, h.store.Pool(), projectID)
+	if err != nil {
+		return nil, err
+	}
+	items := append([]templateView{}, builtins...)
+	for i := range saved {
+		items = append(items, savedView(&saved[i]))
+	}
+	return items, nil
+}
+
+// CreateTemplate saves form (a partial deploy form of kind) as template name of the scoped
+// project; every field it sets is validated as the deploy form would.
+func (h *Handler) CreateTemplate(r *http.Request, name, description, kind string, form json.RawMessage) (*TemplateView, error) {
+	q := createTemplateReq{Name: name, Description: description, Kind: kind, Form: form}
+	if err := q.check(); err != nil {
+		return nil, err
+	}
 	var t *store.DeployTemplate
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	if err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		sc := scopeOf(r)
+		var err error
 		t, err = h.store.CreateDeployTemplate(ctx, tx, store.DeployTemplate{
 			ProjectID: sc.Project.ID, Name: q.Name, Description: q.Description, Kind: q.Kind, Form: q.Form, CreatedBy: &sc.Principal.UserID,
 		})
@@ -116,10 +140,23 @@ func (h *Handler) createTemplate(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		return &auditChange{TargetType: "deploy_template", TargetID: t.ID, After: t, Message: "saved template " + t.Name + " (" + t.Kind + ")"}, nil
-	}) {
-		return
+	}); err != nil {
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, savedView(t))
+	v := savedView(t)
+	return &v, nil
+}
+
+// KindOf returns the built-in kind of template name of the project (a built-in's own name).
+func (h *Handler) KindOf(ctx context.Context, projectID int64, name string) (string, error) {
+	if manifest.IsKind(name) {
+		return name, nil
+	}
+	t, err := h.store.DeployTemplateByName(ctx, h.store.Pool(), projectID, name)
+	if err != nil {
+		return "", err
+	}
+	return t.Kind, nil
 }
 
 // check validates a template: its name, kind, and every field its form sets.
@@ -149,21 +186,25 @@ func (q *createTemplateReq) check() error {
 
 // deleteTemplate deletes a saved template; deployments made from it keep their forms.
 func (h *Handler) deleteTemplate(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
-	if manifest.IsKind(name) {
-		h.fail(w, r, errBadRequest("name", "built-in templates cannot be deleted"))
+	if err := h.DeleteTemplate(r, chi.URLParam(r, "name")); err != nil {
+		h.fail(w, r, err)
 		return
 	}
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// DeleteTemplate deletes saved template name of the scoped project; built-ins stay.
+func (h *Handler) DeleteTemplate(r *http.Request, name string) error {
+	if manifest.IsKind(name) {
+		return errBadRequest("name", "built-in templates cannot be deleted")
+	}
+	return h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		t, err := h.store.DeleteDeployTemplate(ctx, tx, scopeOf(r).projectID(), name)
 		if err != nil {
 			return nil, err
 		}
 		return &auditChange{TargetType: "deploy_template", TargetID: t.ID, Before: t, Message: "deleted template " + t.Name}, nil
-	}) {
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // prefixField prefixes the field of a 400 with p.
