@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"html/template"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,6 +33,7 @@ func (c *Console) funcs() template.FuncMap {
 		"sync":        SyncBadge,
 		"approval":    ApprovalBadge,
 		"deploybadge": DeploymentBadge,
+		"has":         slices.Contains[[]string, string],
 		"method": func(m string) string {
 			if l, ok := methodLabels[m]; ok {
 				return l

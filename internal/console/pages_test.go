@@ -228,3 +228,38 @@ func TestAuditLog(t *testing.T) {
 	require.NotContains(t, all, gitPass, "no credential in the export")
 	br.NoJSErrors()
 }
+
+// TestEnvironmentSettings: an owner changes production's settings from its page; once two
+// approvals are required, a change of them waits for approval (the page links the request,
+// whose page shows the change field by field) and the settings stay; a viewer has no form and
+// the route refuses them.
+func TestEnvironmentSettings(t *testing.T) {
+	b := setup(t, false)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("alice", alicePassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments"), chromedp.WaitVisible(chromedp.ID("env-production")))
+	require.Contains(t, br.Text("#env-production"), "none", "no approvals yet")
+	br.Run(chromedp.Click(chromedp.CSS("#env-production summary")))
+	browsertest.Eval[string](br, `document.querySelector("#production-approvals").value = ""`)
+	br.Run(chromedp.SendKeys(chromedp.ID("production-approvals"), "2"), chromedp.Click(chromedp.ID("production-save")), chromedp.WaitVisible(chromedp.ID("flash")))
+	require.Contains(t, br.Text("#flash"), "Saved")
+	require.Contains(t, br.Text("#env-production"), "2 from people other than the requester")
+
+	br.Run(chromedp.Click(chromedp.CSS("#env-production summary")))
+	browsertest.Eval[string](br, `document.querySelector("#production-approvals").value = ""`)
+	br.Run(chromedp.SendKeys(chromedp.ID("production-approvals"), "0"), chromedp.Click(chromedp.ID("production-save")), chromedp.WaitVisible(chromedp.ID("flash")))
+	require.Contains(t, br.Text("#flash"), "waits for 2 approvals")
+	require.Contains(t, br.Text("#env-production"), "2 from people other than the requester", "unchanged until approved")
+	br.Page("environments")
+	br.Run(chromedp.Click(chromedp.CSS("#pending-production a")), chromedp.WaitVisible(chromedp.ID("changes")))
+	require.Contains(t, br.Text("#changes"), "requiredApprovals")
+	require.Contains(t, br.Text("#no-approve"), "cannot approve")
+
+	viewer := browsertest.New(t, b.srv.URL)
+	viewer.SignIn("victor", victorPassword)
+	viewer.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments"), chromedp.WaitVisible(chromedp.ID("env-production")))
+	require.False(t, browsertest.Eval[bool](viewer, `!!document.querySelector("#env-production form")`))
+	require.Equal(t, 403, postStatus(viewer, "/projects/webapp/environments/production/settings"))
+	br.NoJSErrors()
+	viewer.NoJSErrors()
+}

@@ -184,6 +184,24 @@ func (h *Handler) heldChanges(ctx context.Context, req *store.ApprovalRequest) (
 		}
 		ch, err := jsonChanges(res.Config, p.Config)
 		return ch, target, err
+	case approval.TargetEnvironment:
+		env, err := h.store.EnvironmentByID(ctx, db, req.TargetID)
+		if err != nil {
+			return nil, "", err
+		}
+		target := fmt.Sprintf("the settings of environment %s", env.Name)
+		var args struct {
+			Patch json.RawMessage `json:"patch"`
+		}
+		if err := json.Unmarshal(req.JobArgs, &args); err != nil || len(args.Patch) == 0 {
+			return nil, target, nil
+		}
+		merged, err := policy.MergeConfig(env.GitopsConfig, args.Patch)
+		if err != nil {
+			return nil, target, nil
+		}
+		ch, err := jsonChanges(env.GitopsConfig, merged)
+		return ch, target, err
 	}
 	return nil, fmt.Sprintf("%s %d", req.TargetType, req.TargetID), nil
 }

@@ -158,19 +158,47 @@ func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if p := bytes.TrimSpace(q.GitopsConfig); len(p) == 0 || p[0] != '{' {
-		h.fail(w, r, errBadRequest("gitops_config", "must be a JSON object: a merge patch of the current gitops_config"))
+	resp, err := h.UpdateEnvironment(r, q.GitopsConfig)
+	if err != nil {
+		h.fail(w, r, err)
 		return
+	}
+	status := http.StatusOK
+	if resp.Approval != nil {
+		status = http.StatusAccepted
+	}
+	writeJSON(w, status, resp)
+}
+
+// EnvUpdate is an environment after a change of its settings, or as it still is with the
+// approval request that holds the change.
+type EnvUpdate = updateEnvResp
+
+// EnvView is an environment with its access settings resolved.
+type EnvView = envView
+
+// ViewEnv resolves an environment's access settings.
+func ViewEnv(e *store.Environment) (EnvView, error) {
+	cfg, err := policy.ParseEnvConfig(e.GitopsConfig)
+	return viewEnv(e, cfg), err
+}
+
+// UpdateEnvironment merges patch (RFC 7396) into the scoped environment's gitops_config. In an
+// environment that requires approvals under its current settings, the change is held for
+// approval and applied by a job when approved: so the two-person rule cannot be switched off
+// by one person.
+func (h *Handler) UpdateEnvironment(r *http.Request, patch json.RawMessage) (*EnvUpdate, error) {
+	if p := bytes.TrimSpace(patch); len(p) == 0 || p[0] != '{' {
+		return nil, errBadRequest("gitops_config", "must be a JSON object: a merge patch of the current gitops_config")
 	}
 	sc := scopeOf(r)
 	var resp updateEnvResp
-	status := http.StatusOK
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		before, err := h.store.LockEnvironment(ctx, tx, sc.Env.ID)
 		if err != nil {
 			return nil, err
 		}
-		merged, err := policy.MergeConfig(before.GitopsConfig, q.GitopsConfig)
+		merged, err := policy.MergeConfig(before.GitopsConfig, patch)
 		if err != nil {
 			return nil, err
 		}
@@ -204,20 +232,20 @@ func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request) {
 			return ch, nil
 		}
 		sub, err := g.Submit(ctx, tx, approval.TargetEnvironment, before.ID, "change gitops_config of environment "+before.Name,
-			jobs.EnvironmentConfigArgs{EnvironmentID: before.ID, Patch: q.GitopsConfig}, nil)
+			jobs.EnvironmentConfigArgs{EnvironmentID: before.ID, Patch: patch}, nil)
 		if err != nil {
 			return nil, err
 		}
-		status = http.StatusAccepted
 		resp.Environment, resp.Proposed = viewEnv(before, sc.EnvConfig), merged
 		resp.Approval = &approvalView{ApprovalRequest: sub.Request, Votes: []store.Vote{}}
 		ch.Message = "gitops_config change of environment " + before.Name + " held for approval"
 		ch.Details = submittedDetails(sub)
 		return ch, nil
-	}) {
-		return
+	})
+	if err != nil {
+		return nil, err
 	}
-	writeJSON(w, status, resp)
+	return &resp, nil
 }
 
 // checkEnvIsolation refuses an environment as a create or change would leave it when it would

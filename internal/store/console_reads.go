@@ -63,3 +63,29 @@ func (s *Store) RecentFluxEvents(ctx context.Context, db DBTX, projectID int64, 
 	}
 	return out, nil
 }
+
+// EnvironmentHealth counts a project's resources by environment and status as ProjectHealth
+// does; project-wide resources (no environment) are under 0.
+func (s *Store) EnvironmentHealth(ctx context.Context, db DBTX, projectID int64) (map[int64]map[string]int, error) {
+	rows, err := db.Query(ctx, `
+		SELECT coalesce(environment_id, 0), CASE WHEN suspended THEN 'suspended' ELSE status END AS st, count(*)
+		FROM gitops_resources WHERE project_id = $1 GROUP BY 1, 2`, projectID)
+	if err != nil {
+		return nil, fmt.Errorf("environment health: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]map[string]int{}
+	for rows.Next() {
+		var id int64
+		var st string
+		var n int
+		if err := rows.Scan(&id, &st, &n); err != nil {
+			return nil, fmt.Errorf("environment health: %w", err)
+		}
+		if out[id] == nil {
+			out[id] = map[string]int{}
+		}
+		out[id][st] = n
+	}
+	return out, rows.Err()
+}
