@@ -135,9 +135,7 @@ func (b *Browser) NoJSErrors() {
 // Text is the text of the element sel selects.
 func (b *Browser) Text(sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	s, err := retry(b, chromedp.Text(chromedp.CSS(sel)))
 	require.NoError(b.t, err, "text of %s", sel)
 	return s
 }
@@ -145,11 +143,26 @@ func (b *Browser) Text(sel string) string {
 // Eval evaluates js in the page.
 func Eval[T any](b *Browser, js string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	v, err := retry(b, chromedp.Evaluate[T](js))
 	require.NoError(b.t, err, "evaluate %s", js)
 	return v
+}
+
+// retry runs a read of the page again when it raced a navigation: the page a test waited for
+// has just replaced the previous one, whose nodes and script context the read still named.
+func retry[T any](b *Browser, a chromedp.Action[T]) (T, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
+		v, err := chromedp.Run(ctx, a)
+		cancel()
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "No node with given id") &&
+			!strings.Contains(err.Error(), "Cannot find context with specified id") &&
+			!strings.Contains(err.Error(), "Execution context was destroyed") {
+			return v, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // SignIn signs in through the form, typing as a person would.

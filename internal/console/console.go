@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -161,6 +161,11 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: post, Pattern: "/projects/{project}/environments/{env}/deploy/template", Action: "template.create", Handler: c.saveTemplate},
 		{Method: get, Pattern: "/projects/{project}/templates", Action: "template.list", Handler: c.templates},
 		{Method: get, Pattern: "/projects/{project}/environments", Action: "environment.list", Handler: c.environments},
+		{Method: get, Pattern: "/projects/{project}/repositories", Action: "repository.list", Handler: c.repositories},
+		{Method: get, Pattern: "/projects/{project}/repositories/list", Action: "repository.list", Handler: c.repositoriesList},
+		{Method: post, Pattern: "/projects/{project}/repositories", Action: "repository.create", Handler: c.connectRepository},
+		{Method: post, Pattern: "/projects/{project}/repositories/{id}/validate", Action: "repository.validate", Handler: c.validateRepository},
+		{Method: post, Pattern: "/projects/{project}/repositories/{id}/credentials", Action: "repository.rotate_credentials", Handler: c.rotateCredentials},
 		{Method: post, Pattern: "/projects/{project}/environments/{env}/settings", Action: "environment.update", Handler: c.environmentSettings},
 		{Method: post, Pattern: "/projects/{project}/templates/{name}/delete", Action: "template.delete", Handler: c.deleteTemplate},
 		{Method: get, Pattern: "/projects/{project}/deployments", Action: "deployment.list", Handler: c.deployments},

@@ -62,6 +62,7 @@ type bundle struct {
 	srv    *httptest.Server
 	token  string // alice's API token
 	victor *store.User
+	gitCA  []byte // the Git server's certificate, its own CA (withGit)
 }
 
 func setup(t testing.TB, withGit bool) *bundle {
@@ -108,6 +109,7 @@ func setup(t testing.TB, withGit bool) *bundle {
 	if withGit {
 		startWorker(t, ctx, st, sec, log)
 		gitURL, ca := startGitServer(t)
+		b.gitCA = ca
 		status, body := b.api(t, http.MethodPost, "/projects/webapp/repositories", map[string]any{
 			"name": "fleet", "url": gitURL,
 			"auth":   map[string]any{"type": "https", "username": gitUser, "password": gitPass, "ca_cert": string(ca)},

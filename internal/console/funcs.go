@@ -34,6 +34,21 @@ func (c *Console) funcs() template.FuncMap {
 		"approval":    ApprovalBadge,
 		"deploybadge": DeploymentBadge,
 		"has":         slices.Contains[[]string, string],
+		"reposync":    repoSyncBadge,
+		"dict": func(kv ...any) (map[string]any, error) {
+			if len(kv)%2 != 0 {
+				return nil, fmt.Errorf("dict: odd number of arguments")
+			}
+			m := make(map[string]any, len(kv)/2)
+			for i := 0; i < len(kv); i += 2 {
+				k, ok := kv[i].(string)
+				if !ok {
+					return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+				}
+				m[k] = kv[i+1]
+			}
+			return m, nil
+		},
 		"method": func(m string) string {
 			if l, ok := methodLabels[m]; ok {
 				return l

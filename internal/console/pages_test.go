@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -262,4 +263,55 @@ func TestEnvironmentSettings(t *testing.T) {
 	require.Equal(t, 403, postStatus(viewer, "/projects/webapp/environments/production/settings"))
 	br.NoJSErrors()
 	viewer.NoJSErrors()
+}
+
+// TestRepositoriesPage: the fleet repository validates; a repository connected with a wrong
+// password shows the validate check's message, and valid again once its credentials are
+// rotated; no password ever appears in the page.
+func TestRepositoriesPage(t *testing.T) {
+	b := setup(t, true)
+	_, fleet := b.api(t, http.MethodGet, "/projects/webapp/repositories", nil)
+	url := fleet["items"].([]any)[0].(map[string]any)["url"].(string)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("alice", alicePassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/repositories"), chromedp.WaitVisible(chromedp.ID("repo-fleet")))
+	br.Run(chromedp.Click(chromedp.ID("validate-fleet")), chromedp.WaitVisible(chromedp.CSS("#repo-fleet .validation")))
+	require.Contains(t, br.Text("#repo-fleet .validation"), "Valid")
+
+	setValue := func(id, v string) {
+		raw, _ := json.Marshal(v)
+		browsertest.Eval[string](br, `document.getElementById("`+id+`").value = `+string(raw))
+	}
+	setValue("c-ca", string(b.gitCA))
+	br.Run(
+		chromedp.SendKeys(chromedp.ID("c-name"), "mirror"),
+		chromedp.SendKeys(chromedp.ID("c-url"), url),
+		chromedp.SendKeys(chromedp.ID("c-user"), gitUser),
+		chromedp.SendKeys(chromedp.ID("c-password"), "wrong-password-1"),
+		chromedp.Click(chromedp.ID("connect-button")),
+		chromedp.WaitVisible(chromedp.ID("repo-mirror")),
+	)
+	require.Contains(t, br.Text("#flash"), "Connected")
+	br.Run(chromedp.Click(chromedp.ID("validate-mirror")), chromedp.WaitVisible(chromedp.CSS("#repo-mirror .validation")))
+	v := br.Text("#repo-mirror .validation")
+	require.Contains(t, v, "Not valid")
+	require.Contains(t, strings.ToLower(v), "authentication", "the check says the credentials were refused")
+	br.Page("repositories-invalid")
+
+	br.Run(chromedp.Click(chromedp.CSS("#repo-mirror summary")))
+	id := browsertest.Eval[string](br, `document.querySelector("#repo-mirror form[action$='/credentials']").action.split("/").slice(-2)[0]`)
+	setValue("r"+id+"-ca", string(b.gitCA))
+	br.Run(
+		chromedp.SendKeys(chromedp.ID("r"+id+"-user"), gitUser),
+		chromedp.SendKeys(chromedp.ID("r"+id+"-password"), gitPass),
+		chromedp.Click(chromedp.ID("rotate-mirror")),
+		chromedp.WaitVisible(chromedp.ID("flash")),
+	)
+	require.Contains(t, br.Text("#flash"), "Rotated")
+	br.Run(chromedp.Click(chromedp.ID("validate-mirror")), chromedp.WaitVisible(chromedp.CSS("#repo-mirror .validation")))
+	require.Contains(t, br.Text("#repo-mirror .validation"), "Valid")
+	html := browsertest.Eval[string](br, `document.documentElement.outerHTML`)
+	require.NotContains(t, html, gitPass)
+	require.NotContains(t, html, "wrong-password-1")
+	br.NoJSErrors()
 }

@@ -35,23 +35,45 @@ func (h *Handler) createRepository(w http.ResponseWriter, r *http.Request) {
 		raw, _ := json.Marshal(obj)
 		err = decodeStrict(raw, &q, "")
 	}
+	var repo *store.Repository
+	if err == nil {
+		repo, err = h.ConnectRepository(r, q)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusCreated, repositoryResp{repo})
+}
+
+// ConnectRepo is what connecting a repository takes: its name, URL, credentials and GitOps
+// settings.
+type ConnectRepo = createRepositoryReq
+
+// RepoAuth is a repository's credentials as given (HTTPS or SSH).
+type RepoAuth = authInput
+
+// RepoGitops is a repository's GitOps settings as given.
+type RepoGitops = gitopsInput
+
+// ConnectRepository connects repository q to the scoped project: the row, and its credentials
+// in the secret store (removed again if the transaction rolls back).
+func (h *Handler) ConnectRepository(r *http.Request, q ConnectRepo) (*store.Repository, error) {
 	var repo *store.Repository
 	var ref string
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		var ch *auditChange
+		var err error
 		repo, ref, ch, err = h.connectRepository(ctx, tx, r, &q)
 		return ch, err
-	}) {
+	})
+	if err != nil {
 		if ref != "" { // written before the transaction rolled back
 			_ = h.secrets.Delete(context.WithoutCancel(r.Context()), ref)
 		}
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, repositoryResp{repo})
+	return repo, nil
 }
 
 // connectRepository validates q, inserts the row and stores the credentials inside tx; the
@@ -143,10 +165,8 @@ func (h *Handler) setGitops(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, repositoryResp{repo})
 }
 
-// rotateCredentials replaces a repository's credentials. The new secret replaces the old one
-// atomically under the same reference, so a push running meanwhile uses one or the other.
+// rotateCredentials replaces a repository's credentials.
 func (h *Handler) rotateCredentials(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	id, obj, err := h.idAndBody(w, r)
 	var q struct {
 		Auth authInput `json:"auth"`
@@ -155,18 +175,28 @@ func (h *Handler) rotateCredentials(w http.ResponseWriter, r *http.Request) {
 		raw, _ := json.Marshal(obj)
 		err = decodeStrict(raw, &q, "")
 	}
+	var repo *store.Repository
+	if err == nil {
+		repo, err = h.RotateCredentials(r, id, q.Auth)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, repositoryResp{repo})
+}
+
+// RotateCredentials replaces repository id's credentials. The new secret replaces the old one
+// atomically under the same reference, so a push running meanwhile uses one or the other.
+func (h *Handler) RotateCredentials(r *http.Request, id int64, auth RepoAuth) (*store.Repository, error) {
 	var repo *store.Repository
 	var stale string // a reference to delete once the change committed
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	if err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		cur, err := h.projectRepo(ctx, tx, r, id, true)
 		if err != nil {
 			return nil, err
 		}
-		creds, err := q.Auth.check(cur.URL)
+		creds, err := auth.check(cur.URL)
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +209,7 @@ func (h *Handler) rotateCredentials(w http.ResponseWriter, r *http.Request) {
 		case ref == "" || !secrets.ValidRef(ref):
 			stale, ref = ref, secrets.NewRef("repo-"+scopeOf(r).Project.Slug+"-"+cur.Name)
 		}
-		if repo, err = h.store.UpdateRepositoryAuth(ctx, tx, id, q.Auth.Type, ref); err != nil {
+		if repo, err = h.store.UpdateRepositoryAuth(ctx, tx, id, auth.Type, ref); err != nil {
 			return nil, err
 		}
 		if creds != nil {
@@ -189,13 +219,13 @@ func (h *Handler) rotateCredentials(w http.ResponseWriter, r *http.Request) {
 		}
 		return &auditChange{TargetType: "repository", TargetID: id, Before: cur, After: repo,
 			Message: "rotated the credentials of repository " + repo.Name + " (" + repo.AuthType + ")"}, nil
-	}) {
-		return
+	}); err != nil {
+		return nil, err
 	}
 	if stale != "" && secrets.ValidRef(stale) && h.secrets != nil {
-		_ = h.secrets.Delete(context.WithoutCancel(ctx), stale)
+		_ = h.secrets.Delete(context.WithoutCancel(r.Context()), stale)
 	}
-	writeJSON(w, http.StatusOK, repositoryResp{repo})
+	return repo, nil
 }
 
 // idAndBody reads the {id} path parameter and the JSON body.

@@ -44,6 +44,16 @@ func (h *Handler) validateRepository(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// Validation is the outcome of checking a repository: its own branch and path, and one check
+// per environment that deploys to it.
+type Validation = validation
+
+// ValidateRepository checks that fluxbridge could push where deploys to repository id would
+// go; it reads, never writes.
+func (h *Handler) ValidateRepository(r *http.Request, id int64) (*Validation, error) {
+	return h.validate(r.Context(), r, id)
+}
+
 func (h *Handler) validate(ctx context.Context, r *http.Request, id int64) (*validation, error) {
 	sc := scopeOf(r)
 	if h.git == nil {
