@@ -95,8 +95,8 @@ func TestSaveTemplateFromDeployForm(t *testing.T) {
 	require.Contains(t, br.Text("#template-microservice"), "built-in")
 	br.Page("templates")
 
-	br.Run(chromedp.Click(chromedp.CSS(`#template-team-api form button`)), chromedp.WaitVisible(chromedp.ID("flash")))
-	require.Contains(t, br.Text("#flash"), "Deleted")
+	br.Run(chromedp.Click(chromedp.CSS(`#template-team-api form button`)))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Deleted")`, 15*time.Second)
 	require.False(t, browsertest.Eval[bool](br, `!!document.querySelector("#template-team-api")`))
 	br.NoJSErrors()
 }

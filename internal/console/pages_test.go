@@ -248,8 +248,8 @@ func TestEnvironmentSettings(t *testing.T) {
 
 	br.Run(chromedp.Click(chromedp.CSS("#env-production summary")))
 	browsertest.Eval[string](br, `document.querySelector("#production-approvals").value = ""`)
-	br.Run(chromedp.SendKeys(chromedp.ID("production-approvals"), "0"), chromedp.Click(chromedp.ID("production-save")), chromedp.WaitVisible(chromedp.ID("flash")))
-	require.Contains(t, br.Text("#flash"), "waits for 2 approvals")
+	br.Run(chromedp.SendKeys(chromedp.ID("production-approvals"), "0"), chromedp.Click(chromedp.ID("production-save")))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("waits for 2 approvals")`, 15*time.Second)
 	require.Contains(t, br.Text("#env-production"), "2 from people other than the requester", "unchanged until approved")
 	br.Page("environments")
 	br.Run(chromedp.Click(chromedp.CSS("#pending-production a")), chromedp.WaitVisible(chromedp.ID("changes")))
@@ -305,13 +305,53 @@ func TestRepositoriesPage(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("r"+id+"-user"), gitUser),
 		chromedp.SendKeys(chromedp.ID("r"+id+"-password"), gitPass),
 		chromedp.Click(chromedp.ID("rotate-mirror")),
-		chromedp.WaitVisible(chromedp.ID("flash")),
 	)
-	require.Contains(t, br.Text("#flash"), "Rotated")
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Rotated")`, 15*time.Second)
 	br.Run(chromedp.Click(chromedp.ID("validate-mirror")), chromedp.WaitVisible(chromedp.CSS("#repo-mirror .validation")))
 	require.Contains(t, br.Text("#repo-mirror .validation"), "Valid")
 	html := browsertest.Eval[string](br, `document.documentElement.outerHTML`)
 	require.NotContains(t, html, gitPass)
 	require.NotContains(t, html, "wrong-password-1")
+	br.NoJSErrors()
+}
+
+// TestViewerReadsEveryPage: a viewer opens every project page read-only — no form but sign-out
+// — and each action route answers them 403 naming the action and the role it needs.
+func TestViewerReadsEveryPage(t *testing.T) {
+	b := setup(t, false)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("victor", victorPassword)
+	for _, pg := range []struct{ path, sel string }{
+		{"/projects/webapp", ".cluster"},
+		{fmt.Sprintf("/projects/webapp/resources/%d", b.seed.Kustomization.ID), "#res-head"},
+		{"/projects/webapp/environments", "#env-production"},
+		{"/projects/webapp/repositories", "#repos"},
+		{"/projects/webapp/deployments", "#deployments"},
+		{"/projects/webapp/templates", "#template-microservice"},
+		{"/projects/webapp/audit", "#audit"},
+		{"/projects/webapp/events", "#events"},
+		{"/approvals", "#inbox"},
+	} {
+		br.Run(chromedp.Navigate(b.srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
+		forms := browsertest.Eval[[]string](br, `Array.from(document.querySelectorAll("form[method=post]")).map(f => new URL(f.action).pathname).filter(p => p !== "/signout")`)
+		require.Empty(t, forms, "%s: a viewer gets no action forms", pg.path)
+		br.CheckHTML()
+	}
+	br.Page("repositories-viewer")
+	for _, action := range []struct{ path, action string }{
+		{fmt.Sprintf("/projects/webapp/resources/%d/suspend", b.seed.Kustomization.ID), "resource.suspend"},
+		{"/projects/webapp/environments/production/settings", "environment.update"},
+		{"/projects/webapp/repositories", "repository.create"},
+		{fmt.Sprintf("/projects/webapp/repositories/%d/validate", b.seed.Repo.ID), "repository.validate"},
+		{fmt.Sprintf("/projects/webapp/repositories/%d/credentials", b.seed.Repo.ID), "repository.rotate_credentials"},
+		{"/projects/webapp/templates/web-app/delete", "template.delete"},
+		{"/projects/webapp/environments/production/deploy/template", "template.create"},
+		{"/projects/webapp/approvals/1/approve", "approval.approve"},
+	} {
+		require.Equal(t, 403, postStatus(br, action.path), action.path)
+		body := browsertest.Eval[string](br, `(() => { const x = new XMLHttpRequest(); x.open("POST", "`+action.path+`", false); x.send(""); return x.responseText; })()`)
+		require.Contains(t, body, action.action, action.path)
+		require.Contains(t, body, "viewer", action.path)
+	}
 	br.NoJSErrors()
 }

@@ -19,12 +19,13 @@ type repoCard struct {
 type connectForm struct{ Name, URL, AuthType, Username, Branch, Path string }
 
 type repositoriesPage struct {
-	Slug       string
-	Repos      []repoCard
-	CanConnect bool
-	CanRotate  bool
-	Form       connectForm
-	Error      *handlers.Failure
+	Slug        string
+	Repos       []repoCard
+	CanConnect  bool
+	CanRotate   bool
+	CanValidate bool
+	Form        connectForm
+	Error       *handlers.Failure
 }
 
 // syncBadge maps a repository's Flux sync status onto the vocabulary.
@@ -47,7 +48,7 @@ func (c *Console) repositoriesData(r *http.Request, validated int64, v *handlers
 		return nil, err
 	}
 	p := &repositoriesPage{Slug: sc.Project.Slug, CanConnect: c.core.Can(sc, "repository.create", nil) == nil,
-		CanRotate: c.core.Can(sc, "repository.rotate_credentials", nil) == nil, Form: connectForm{AuthType: "https", Branch: "main"}}
+		CanRotate: c.core.Can(sc, "repository.rotate_credentials", nil) == nil, CanValidate: c.core.Can(sc, "repository.validate", nil) == nil, Form: connectForm{AuthType: "https", Branch: "main"}}
 	for _, repo := range repos {
 		card := repoCard{Repository: repo}
 		card.Gitops, _ = repo.Gitops()
