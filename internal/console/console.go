@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories", "tokens"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -175,6 +175,9 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: get, Pattern: "/projects/{project}/audit", Action: "audit.list", Handler: c.audit},
 		{Method: get, Pattern: "/projects/{project}/audit.csv", Action: "audit.list", Handler: c.auditCSV},
 		{Method: get, Pattern: "/approvals", Action: "user.me", Handler: c.inbox},
+		{Method: get, Pattern: "/tokens", Action: "token.list", Handler: c.tokens},
+		{Method: post, Pattern: "/tokens", Action: "token.create", Handler: c.createToken},
+		{Method: post, Pattern: "/tokens/{id}/revoke", Action: "token.revoke", Handler: c.revokeToken},
 		{Method: get, Pattern: "/projects/{project}/approvals/{id}", Action: "approval.get", Handler: c.approval},
 		{Method: post, Pattern: "/projects/{project}/approvals/{id}/approve", Action: "approval.approve", Handler: c.approve},
 		{Method: post, Pattern: "/projects/{project}/approvals/{id}/reject", Action: "approval.reject", Handler: c.reject},

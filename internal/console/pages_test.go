@@ -355,3 +355,34 @@ func TestViewerReadsEveryPage(t *testing.T) {
 	}
 	br.NoJSErrors()
 }
+
+// TestTokensPage: a person creates an API token in the console, sees it once, uses it on the
+// API, finds only its prefix afterwards, and revokes it.
+func TestTokensPage(t *testing.T) {
+	b := setup(t, false)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("victor", victorPassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/tokens"), chromedp.WaitVisible(chromedp.ID("new-token")))
+	br.Run(chromedp.SendKeys(chromedp.ID("t-name"), "ci deploy"), chromedp.Click(chromedp.ID("create-token")), chromedp.WaitVisible(chromedp.ID("created-token")))
+	tok := browsertest.Eval[string](br, `document.querySelector("#token-value").value`)
+	require.NotEmpty(t, tok)
+	br.Page("tokens-created")
+	me := func() int {
+		req, _ := http.NewRequest(http.MethodGet, b.srv.URL+"/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, me())
+
+	br.Run(chromedp.Navigate(b.srv.URL+"/tokens"), chromedp.WaitVisible(chromedp.ID("tokens")))
+	require.NotContains(t, browsertest.Eval[string](br, `document.documentElement.outerHTML`), tok, "shown once only")
+	require.Contains(t, br.Text("#tokens"), "ci deploy")
+	br.Run(chromedp.Click(chromedp.CSS(`#tokens form button`)))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Revoked")`, 15*time.Second)
+	require.Contains(t, br.Text("#tokens"), "Revoked")
+	require.Equal(t, http.StatusUnauthorized, me())
+	br.NoJSErrors()
+}

@@ -26,8 +26,7 @@ func tokenOwner(r *http.Request) (int64, string) {
 }
 
 func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request) {
-	id, _ := tokenOwner(r)
-	items, err := h.store.ListTokens(r.Context(), h.store.Pool(), id)
+	items, err := h.Tokens(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -81,23 +80,43 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	expires, err := q.Validate(time.Now())
+	resp, err := h.CreateToken(r, q)
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// NewToken is what creating a token takes: a name and an optional expiry.
+type NewToken = createTokenReq
+
+// CreatedToken is a created token with its value: the only time it is shown.
+type CreatedToken = createTokenResp
+
+// Tokens lists the route's token owner's tokens (the caller's, or {user}'s for an admin).
+func (h *Handler) Tokens(r *http.Request) ([]store.APIToken, error) {
+	id, _ := tokenOwner(r)
+	return h.store.ListTokens(r.Context(), h.store.Pool(), id)
+}
+
+// CreateToken issues an API token for the route's token owner and returns it once; only its
+// SHA-256 is kept.
+func (h *Handler) CreateToken(r *http.Request, q NewToken) (*CreatedToken, error) {
+	expires, err := q.Validate(time.Now())
+	if err != nil {
+		return nil, err
 	}
 	ownerID, ownerName := tokenOwner(r)
 	if u := scopeOf(r).User; u != nil && u.DisabledAt != nil {
-		h.fail(w, r, errConflict("user %s is disabled; enable them first", u.Username))
-		return
+		return nil, errConflict("user %s is disabled; enable them first", u.Username)
 	}
 	token, hash, err := auth.NewToken()
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	resp := createTokenResp{Token: token, Note: "store this token now: it is not shown again"}
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	if err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		var err error
 		resp.APIToken, err = h.store.CreateToken(ctx, tx, store.NewAPIToken{
 			UserID: ownerID, Name: q.Name, Hash: hash, Prefix: auth.DisplayPrefix(token),
@@ -108,10 +127,10 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
 		}
 		return &auditChange{TargetType: "api_token", TargetID: resp.APIToken.ID, After: resp.APIToken,
 			Message: "created API token " + q.Name + " for " + ownerName}, nil
-	}) {
-		return
+	}); err != nil {
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, resp)
+	return &resp, nil
 }
 
 // revokeToken revokes one of the owner's tokens at once; another user's token is 404.
@@ -123,9 +142,19 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, p.err)
 		return
 	}
+	after, err := h.RevokeToken(r, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, after)
+}
+
+// RevokeToken revokes token id of the route's token owner.
+func (h *Handler) RevokeToken(r *http.Request, id int64) (*store.APIToken, error) {
 	ownerID, ownerName := tokenOwner(r)
 	var after *store.APIToken
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		before, err := h.store.LockToken(ctx, tx, ownerID, id)
 		if err != nil {
 			return nil, err
@@ -136,8 +165,6 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 		}
 		return &auditChange{TargetType: "api_token", TargetID: id, Before: before, After: after,
 			Message: "revoked API token " + before.Name + " of " + ownerName}, nil
-	}) {
-		return
-	}
-	writeJSON(w, http.StatusOK, after)
+	})
+	return after, err
 }
