@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories", "tokens"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories", "tokens", "users"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -176,6 +176,11 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: get, Pattern: "/projects/{project}/audit.csv", Action: "audit.list", Handler: c.auditCSV},
 		{Method: get, Pattern: "/approvals", Action: "user.me", Handler: c.inbox},
 		{Method: get, Pattern: "/tokens", Action: "token.list", Handler: c.tokens},
+		{Method: get, Pattern: "/admin/users", Action: "user.list", Handler: c.users},
+		{Method: post, Pattern: "/admin/users", Action: "user.create", Handler: c.createUser},
+		{Method: post, Pattern: "/admin/users/{user}/disable", Action: "user.update", Handler: c.disableUser},
+		{Method: post, Pattern: "/admin/users/{user}/enable", Action: "user.update", Handler: c.enableUser},
+		{Method: post, Pattern: "/admin/users/{user}/password-link", Action: "user.password_link", Handler: c.passwordLink},
 		{Method: post, Pattern: "/tokens", Action: "token.create", Handler: c.createToken},
 		{Method: post, Pattern: "/tokens/{id}/revoke", Action: "token.revoke", Handler: c.revokeToken},
 		{Method: get, Pattern: "/projects/{project}/approvals/{id}", Action: "approval.get", Handler: c.approval},

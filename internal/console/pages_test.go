@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fluxbridge/fluxbridge/internal/browsertest"
+	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
 func TestSignInAndOut(t *testing.T) {
@@ -385,4 +386,47 @@ func TestTokensPage(t *testing.T) {
 	require.Contains(t, br.Text("#tokens"), "Revoked")
 	require.Equal(t, http.StatusUnauthorized, me())
 	br.NoJSErrors()
+}
+
+// TestAdminUsers: an admin creates a user and gives them a one-time password link, with which
+// they set a password and sign in; disabled, they are signed out; a non-admin gets 403.
+func TestAdminUsers(t *testing.T) {
+	b := setup(t, false)
+	ctx := context.Background()
+	admin, err := b.st.CreateUser(ctx, b.st.Pool(), store.User{Username: "root", DisplayName: "Root", IsAdmin: true})
+	require.NoError(t, err)
+	setPassword(t, b.st, admin.ID, "root-console-pw-1")
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("root", "root-console-pw-1")
+	br.Run(chromedp.Navigate(b.srv.URL+"/admin/users"), chromedp.WaitVisible(chromedp.ID("new-user")))
+	br.Run(chromedp.SendKeys(chromedp.ID("u-name"), "Nora"), chromedp.Click(chromedp.ID("create-user")), chromedp.WaitVisible(chromedp.ID("user-error")))
+	require.Contains(t, br.Text("#user-error"), "username")
+	browsertest.Eval[string](br, `document.querySelector("#u-name").value = ""`)
+	br.Run(chromedp.SendKeys(chromedp.ID("u-name"), "nora"), chromedp.Click(chromedp.ID("create-user")), chromedp.WaitVisible(chromedp.ID("user-nora")))
+	br.Run(chromedp.Click(chromedp.CSS(`#user-nora form[action$="/password-link"] button`)), chromedp.WaitVisible(chromedp.ID("password-link")))
+	link := browsertest.Eval[string](br, `document.querySelector("#link-value").value`)
+	require.Contains(t, link, "/password/")
+	br.Page("users")
+
+	nora := browsertest.New(t, b.srv.URL)
+	nora.Run(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("password"), "nora-console-pw-1"), chromedp.SendKeys(chromedp.ID("confirm"), "nora-console-pw-1"+kb.Enter))
+	nora.WaitFor(`!location.pathname.startsWith("/password/") && document.readyState === "complete"`, 15*time.Second)
+	nora.SignIn("nora", "nora-console-pw-1")
+	require.Contains(t, nora.Text(".who"), "nora")
+
+	br.Run(chromedp.Navigate(b.srv.URL+"/admin/users"), chromedp.WaitVisible(chromedp.ID("user-nora")))
+	br.Run(chromedp.Click(chromedp.CSS(`#user-nora form[action$="/disable"] button`)))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Disabled nora")`, 15*time.Second)
+	require.Contains(t, br.Text("#user-nora"), "Disabled")
+	nora.Run(chromedp.Navigate(b.srv.URL + "/"))
+	nora.WaitFor(`location.pathname === "/signin"`, 10*time.Second)
+
+	viewer := browsertest.New(t, b.srv.URL)
+	viewer.SignIn("victor", victorPassword)
+	require.False(t, browsertest.Eval[bool](viewer, `!!document.querySelector('a[href="/admin/users"]')`))
+	require.Equal(t, 403, postStatus(viewer, "/admin/users"))
+	for _, x := range []*browsertest.Browser{br, nora, viewer} {
+		x.NoJSErrors()
+	}
 }

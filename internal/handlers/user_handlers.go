@@ -78,12 +78,25 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := q.Validate(); err != nil {
+	u, err := h.CreateUser(r, q)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusCreated, u)
+}
+
+// NewUser is what creating a user takes.
+type NewUser = createUserReq
+
+// CreateUser adds a user (admin only): no project until an owner adds them, no password or
+// token until one is made for them.
+func (h *Handler) CreateUser(r *http.Request, q NewUser) (*store.User, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
 	var u *store.User
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		var err error
 		u, err = h.store.CreateUser(ctx, tx, store.User{Username: q.Username, DisplayName: q.DisplayName, Email: q.Email, IsAdmin: q.IsAdmin})
 		if _, dup := store.IsUniqueViolation(err); dup {
@@ -93,10 +106,8 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		return &auditChange{TargetType: "user", TargetID: u.ID, After: u, Message: "created user " + u.Username}, nil
-	}) {
-		return
-	}
-	writeJSON(w, http.StatusCreated, u)
+	})
+	return u, err
 }
 
 // updateUserReq is the body of PATCH /users/{user}; absent fields stay as they are.
@@ -117,9 +128,22 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	after, err := h.UpdateUser(r, q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, after)
+}
+
+// UserChange is a change of a user: absent fields stay as they are.
+type UserChange = updateUserReq
+
+// UpdateUser changes the route's {user} (admin only); see updateUser.
+func (h *Handler) UpdateUser(r *http.Request, q UserChange) (*store.User, error) {
 	target := scopeOf(r).User
 	var after *store.User
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		// Admin changes run one at a time, so two admins cannot demote each other at once.
 		if _, err := tx.Exec(ctx, `SELECT id FROM users WHERE is_admin AND disabled_at IS NULL FOR UPDATE`); err != nil {
 			return nil, err
@@ -164,10 +188,8 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		return &auditChange{TargetType: "user", TargetID: u.ID, Before: before, After: after, Message: "updated user " + u.Username}, nil
-	}) {
-		return
-	}
-	writeJSON(w, http.StatusOK, after)
+	})
+	return after, err
 }
 
 // passwordLinkTTL is how long a one-time password link works.
@@ -182,14 +204,27 @@ type passwordLinkResp struct {
 // createPasswordLink issues a one-time link with which {user} sets their console password
 // (POST …/users/{user}/password-link). Only its hash is stored; the path is answered once.
 func (h *Handler) createPasswordLink(w http.ResponseWriter, r *http.Request) {
-	target := scopeOf(r).User
-	token, hash, err := auth.NewLinkToken()
+	out, err := h.PasswordLink(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// PasswordLinkOut is a one-time password link: shown once.
+type PasswordLinkOut = passwordLinkResp
+
+// PasswordLink issues a one-time link with which the route's {user} sets their console
+// password. Only its hash is stored.
+func (h *Handler) PasswordLink(r *http.Request) (*PasswordLinkOut, error) {
+	target := scopeOf(r).User
+	token, hash, err := auth.NewLinkToken()
+	if err != nil {
+		return nil, err
+	}
 	var out passwordLinkResp
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	if err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		exp, err := h.store.CreatePasswordLink(ctx, tx, target.ID, hash, &scopeOf(r).Principal.UserID, passwordLinkTTL)
 		if err != nil {
 			return nil, err
@@ -197,8 +232,8 @@ func (h *Handler) createPasswordLink(w http.ResponseWriter, r *http.Request) {
 		out = passwordLinkResp{Path: "/password/" + token, ExpiresAt: exp}
 		return &auditChange{TargetType: "user", TargetID: target.ID, Message: "issued a one-time password link for " + target.Username,
 			Details: map[string]any{"expires_at": exp}}, nil
-	}) {
-		return
+	}); err != nil {
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, out)
+	return &out, nil
 }
