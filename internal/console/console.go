@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories", "tokens", "users"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories", "tokens", "users", "history", "rollback"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -168,6 +168,10 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: post, Pattern: "/projects/{project}/repositories/{id}/credentials", Action: "repository.rotate_credentials", Handler: c.rotateCredentials},
 		{Method: post, Pattern: "/projects/{project}/environments/{env}/settings", Action: "environment.update", Handler: c.environmentSettings},
 		{Method: post, Pattern: "/projects/{project}/templates/{name}/delete", Action: "template.delete", Handler: c.deleteTemplate},
+		{Method: get, Pattern: "/projects/{project}/environments/{env}/apps/{app}/history", Action: "deployment.list", Handler: c.history},
+		{Method: get, Pattern: "/projects/{project}/environments/{env}/apps/{app}/rollback", Action: "deployment.rollback", Handler: c.rollbackConfirm},
+		{Method: post, Pattern: "/projects/{project}/environments/{env}/apps/{app}/rollback", Action: "deployment.rollback", Handler: c.rollback},
+		{Method: post, Pattern: "/projects/{project}/environments/{env}/apps/{app}/unlock", Action: "deployment.unlock", Handler: c.unlock},
 		{Method: get, Pattern: "/projects/{project}/deployments", Action: "deployment.list", Handler: c.deployments},
 		{Method: get, Pattern: "/projects/{project}/deployments/list", Action: "deployment.list", Handler: c.deploymentsList},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}", Action: "deployment.get", Handler: c.deployment},

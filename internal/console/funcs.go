@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
 // funcs are the template functions.
@@ -35,6 +37,12 @@ func (c *Console) funcs() template.FuncMap {
 		"deploybadge": DeploymentBadge,
 		"has":         slices.Contains[[]string, string],
 		"reposync":    repoSyncBadge,
+		"lockbadge": func(rb *store.Rollback) Badge {
+			if rb.Final() {
+				return Badge{Label: "Locked", Class: "suspended", Icon: "suspended"}
+			}
+			return Badge{Label: "Rolling back", Class: "reconciling", Icon: "reconciling"}
+		},
 		"dict": func(kv ...any) (map[string]any, error) {
 			if len(kv)%2 != 0 {
 				return nil, fmt.Errorf("dict: odd number of arguments")

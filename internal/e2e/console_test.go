@@ -12,6 +12,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/fluxbridge/fluxbridge/internal/browsertest"
 )
@@ -33,7 +35,7 @@ const settledJS = `(() => {
 
 // TestConsoleDeployOnFlux is the newcomer's flow on the real Flux controllers: sign in, fill
 // the deploy form, preview, deploy, and watch the progress view reach "succeeded" from Flux's
-// own verdict without a reload. Each deploy measures how long the status fluxbridge wrote
+// own verdict without a reload; then roll back from the app's history and unlock it. Each deploy measures how long the status fluxbridge wrote
 // (the deployment's finished_at, in the same transaction as its change-feed row) takes to
 // show on the open page.
 func TestConsoleDeployOnFlux(t *testing.T) {
@@ -42,6 +44,7 @@ func TestConsoleDeployOnFlux(t *testing.T) {
 	br.SignIn("admin", adminPassword)
 
 	var lat []time.Duration
+	var firstID int64
 	for i := range consoleDeploys {
 		tag := fmt.Sprintf("1.%d.0", i)
 		br.Run(chromedp.Navigate(rig.App.url+"/projects/webui/environments/dev/deploy"), chromedp.WaitVisible(chromedp.ID("app")))
@@ -74,11 +77,38 @@ func TestConsoleDeployOnFlux(t *testing.T) {
 		require.NoError(t, rig.App.pool.QueryRow(context.Background(),
 			`SELECT status, extract(epoch FROM finished_at) * 1000 FROM deployments WHERE id = $1`, depID).Scan(&status, &finished))
 		require.Equal(t, "succeeded", status)
+		if i == 0 {
+			firstID = depID
+		}
 		if settled > 0 {
 			lat = append(lat, time.Duration((settled-finished)*float64(time.Millisecond)))
 		}
 	}
 	p.waitResource(t, p.kustID, "ready", "")
+
+	// Roll back from the app's history to the first deploy: the page shows what changes, the
+	// rollback goes live through Flux, the cluster runs the first image again, and the app is
+	// locked until Unlock.
+	br.Run(chromedp.Click(chromedp.ID("history-link")), chromedp.WaitVisible(chromedp.ID("history")))
+	br.Run(chromedp.Click(chromedp.CSS(fmt.Sprintf("#target-%d a.button", firstID))), chromedp.WaitVisible(chromedp.ID("changes")))
+	require.Contains(t, br.Text("#changes"), "1.0.0")
+	require.Contains(t, br.Text("#changes"), fmt.Sprintf("1.%d.0", consoleDeploys-1))
+	br.Page("e2e-rollback-confirm")
+	br.Run(chromedp.Click(chromedp.ID("rollback-button")))
+	br.WaitFor(`!!document.querySelector("#progress-state")`, 30*time.Second)
+	br.WaitFor(`["succeeded","failed"].includes(document.querySelector("#progress-state").dataset.state)`, settleTimeout)
+	require.Equal(t, "succeeded", browsertest.Eval[string](br, `document.querySelector("#progress-state").dataset.state`), br.Text("#progress"))
+	var dep appsv1.Deployment
+	require.NoError(t, rig.Env.Client.Get(context.Background(), client.ObjectKey{Namespace: p.namespace, Name: "shop"}, &dep))
+	require.Equal(t, "registry.example.com/acme/shop:1.0.0", dep.Spec.Template.Spec.Containers[0].Image)
+	br.Run(chromedp.Click(chromedp.ID("history-link")), chromedp.WaitVisible(chromedp.ID("history")))
+	br.WaitFor(`!!document.querySelector("#unlock-button")`, 30*time.Second)
+	require.Contains(t, br.Text("#lock"), "Locked")
+	br.Page("e2e-rollback-locked")
+	br.Run(chromedp.Click(chromedp.ID("unlock-button")))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Unlocked")`, 30*time.Second)
+	require.False(t, browsertest.Eval[bool](br, `!!document.querySelector("#lock")`))
+
 	br.NoJSErrors()
 	require.NotEmpty(t, lat)
 	slices.Sort(lat)

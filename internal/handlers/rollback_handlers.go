@@ -53,18 +53,33 @@ func (h *Handler) listRollbackTargets(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = p.err
 	}
+	var resp *rollbackTargetsResp
+	if err == nil {
+		resp, err = h.RollbackTargets(r, app, limit)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// RollbackTargets is an app's restorable deployments, newest (current) first, and its lock.
+type RollbackTargets = rollbackTargetsResp
+
+// RollbackTarget is one deployment an app can be rolled back to.
+type RollbackTarget = rollbackTarget
+
+// RollbackTargets returns up to limit deployments app in the scoped environment can be
+// rolled back to, newest first, and the rollback that locks it, if any.
+func (h *Handler) RollbackTargets(r *http.Request, app string, limit int) (*RollbackTargets, error) {
 	ctx, db, sc := r.Context(), h.store.Pool(), scopeOf(r)
 	ds, err := h.store.RestorableDeployments(ctx, db, sc.Env.ID, app, min(4*limit, maxTargetScan))
 	if err == nil {
 		ds, err = h.appTargets(ctx, sc, app, ds)
 	}
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	ds = ds[:min(len(ds), limit)]
 	resp := rollbackTargetsResp{App: app, Items: make([]rollbackTarget, 0, len(ds))}
@@ -77,10 +92,9 @@ func (h *Handler) listRollbackTargets(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		resp.Lock = lock
 	case !errors.Is(err, store.ErrNotFound):
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return &resp, nil
 }
 
 // rollbackReq is the body of POST …/environments/{env}/apps/{app}/rollback.
@@ -114,24 +128,9 @@ func (h *Handler) createRollback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	switch q.Strategy {
-	case "":
-		q.Strategy = store.RollbackRevert
-	case store.RollbackRevert, store.RollbackPin:
-	default:
-		h.fail(w, r, errBadRequest("strategy", "must be %q or %q, got %q", store.RollbackRevert, store.RollbackPin, q.Strategy))
-		return
-	}
-	if q.DeploymentID <= 0 {
-		h.fail(w, r, errBadRequest("deployment_id", "is required: the deployment to roll back to (see rollback-targets)"))
-		return
-	}
-	var resp *rollbackResp
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
-		var ch *auditChange
-		resp, ch, err = h.submitRollback(ctx, tx, r, app, &q)
-		return ch, err
-	}) {
+	resp, err := h.Rollback(r, app, q.DeploymentID, q.Strategy)
+	if err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	status := http.StatusCreated
@@ -139,6 +138,33 @@ func (h *Handler) createRollback(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, resp)
+}
+
+// RollbackResult is a created rollback, its deployment and the approval request holding it.
+type RollbackResult = rollbackResp
+
+// Rollback rolls app in the scoped environment back to deployment depID with strategy
+// ("revert", the default, or "pin"), through the environment's approval gate.
+func (h *Handler) Rollback(r *http.Request, app string, depID int64, strategy string) (*RollbackResult, error) {
+	q := rollbackReq{DeploymentID: depID, Strategy: strategy}
+	switch q.Strategy {
+	case "":
+		q.Strategy = store.RollbackRevert
+	case store.RollbackRevert, store.RollbackPin:
+	default:
+		return nil, errBadRequest("strategy", "must be %q or %q, got %q", store.RollbackRevert, store.RollbackPin, q.Strategy)
+	}
+	if q.DeploymentID <= 0 {
+		return nil, errBadRequest("deployment_id", "is required: the deployment to roll back to (see rollback-targets)")
+	}
+	var resp *rollbackResp
+	err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+		var ch *auditChange
+		var err error
+		resp, ch, err = h.submitRollback(ctx, tx, r, app, &q)
+		return ch, err
+	})
+	return resp, err
 }
 
 // submitRollback checks the request against the app's history and records it in tx.
@@ -287,12 +313,24 @@ type unlockResp struct {
 // the environment's Kustomization back at its branch. 409 when the app is not locked.
 func (h *Handler) unlockApp(w http.ResponseWriter, r *http.Request) {
 	app, err := appParam(r)
+	var resp *unlockResp
+	if err == nil {
+		resp, err = h.Unlock(r, app)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// UnlockResult is what unlocking an app undid.
+type UnlockResult = unlockResp
+
+// Unlock releases the finished rollback that holds app in the scoped environment.
+func (h *Handler) Unlock(r *http.Request, app string) (*UnlockResult, error) {
 	var resp unlockResp
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	if err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		sc := scopeOf(r)
 		rb, err := h.store.LockingRollback(ctx, tx, sc.Env.ID, app)
 		if errors.Is(err, store.ErrNotFound) {
@@ -316,8 +354,8 @@ func (h *Handler) unlockApp(w http.ResponseWriter, r *http.Request) {
 		}
 		return &auditChange{TargetType: "rollback", TargetID: rb.ID, Before: before, After: rb, Message: msg,
 			Details: map[string]any{"resumed_resource_ids": released.Resumed, "unpinned": released.Unpinned}}, nil
-	}) {
-		return
+	}); err != nil {
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return &resp, nil
 }
