@@ -10,12 +10,40 @@ import (
 
 // inbox lists the approval requests waiting on the signed-in person, across their projects.
 func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
-	items, err := c.core.ApprovalInbox(r.Context(), auth.FromContext(r.Context()))
+	p := auth.FromContext(r.Context())
+	items, err := c.core.ApprovalInbox(r.Context(), p)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "approvals", items)
+	expired, err := c.core.ExpiredInbox(r.Context(), p)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "approvals", inboxPage{Waiting: items, Expired: expired})
+}
+
+type inboxPage struct{ Waiting, Expired []handlers.InboxItem }
+
+// approvalBody is the request's page without its frame: what a vote (anyone's) refreshes.
+func (c *Console) approvalBody(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	d, err := c.core.Approval(r, id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.fragment(w, r, "approval", "approval_body", approvalData{Slug: handlers.ScopeOf(r).Project.Slug, D: d})
+}
+
+// approvalData is what approval_body renders.
+type approvalData struct {
+	Slug string
+	D    *handlers.ApprovalDetail
 }
 
 // approval is one request: what it will change, the votes so far, and Approve / Reject when
@@ -30,7 +58,7 @@ func (c *Console) approval(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "approval", d)
+	c.render(w, r, http.StatusOK, "approval", approvalData{Slug: handlers.ScopeOf(r).Project.Slug, D: d})
 }
 
 func (c *Console) approve(w http.ResponseWriter, r *http.Request) { c.vote(w, r, false) }

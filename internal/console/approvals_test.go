@@ -78,9 +78,15 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	depPath := requestDeploy(t, dave, "2.0.0")
 	dave.Page("approval-requested")
 
+	max := browsertest.New(t, b.srv.URL)
+	max.SignIn("max", maxPW)
 	mia := browsertest.New(t, b.srv.URL)
 	mia.SignIn("mia", miaPW)
 	apPath := openFromInbox(t, mia, 1)
+	// max has the request open while mia votes: her vote shows there without a reload.
+	max.Run(chromedp.Navigate(b.srv.URL+apPath), chromedp.WaitVisible(chromedp.ID("votes")))
+	browsertest.Eval[int](max, `window.__marker = 5`)
+	max.WaitFor(`document.body.dataset.live === "open"`, 20*time.Second)
 	require.Contains(t, mia.Text("#approval h1"), "shop")
 	require.Contains(t, mia.Text("#changes"), "2.0.0", "what it changes")
 	require.Contains(t, mia.Text("#approval"), "dave")
@@ -89,6 +95,8 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	require.Contains(t, mia.Text("#flash"), "1 of 2")
 	require.Contains(t, mia.Text("#votes"), "mia approved")
 	require.Contains(t, mia.Text("#no-approve"), "voted")
+	max.WaitFor(`document.querySelector("#votes").textContent.includes("mia approved")`, 20*time.Second)
+	require.Equal(t, 5, browsertest.Eval[int](max, `window.__marker`), "no reload")
 
 	// The requester: no Approve button, and the route says why.
 	dave.Run(chromedp.Navigate(b.srv.URL+apPath), chromedp.WaitVisible(chromedp.ID("approval-state")))
@@ -99,8 +107,6 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	browsertest.Eval[int](dave, `window.__marker = 9`)
 	dave.WaitFor(`document.body.dataset.live === "open"`, 20*time.Second)
 
-	max := browsertest.New(t, b.srv.URL)
-	max.SignIn("max", maxPW)
 	require.Equal(t, apPath, openFromInbox(t, max, 1))
 	max.Run(chromedp.Click(chromedp.ID("approve-button")), chromedp.WaitVisible(chromedp.ID("flash")))
 	require.Contains(t, max.Text("#flash"), "last approval")
@@ -149,6 +155,13 @@ func TestTwoPersonApprovalInBrowsers(t *testing.T) {
 	require.Equal(t, 1, browsertest.Eval[int](mia, `document.querySelectorAll("#inbox tbody tr").length`))
 	require.Contains(t, mia.Text("#inbox"), "2.2.0")
 	mia.Page("approvals-inbox")
+
+	// It expires: it leaves the waiting list for the expired one.
+	_, err = b.st.Pool().Exec(context.Background(), `UPDATE approval_requests SET expires_at = now() - interval '1 second' WHERE state = 'pending'`)
+	require.NoError(t, err)
+	mia.Run(chromedp.Navigate(b.srv.URL+"/approvals"), chromedp.WaitVisible(chromedp.ID("expired")))
+	require.Contains(t, mia.Text("#inbox"), "Nothing waits on you")
+	require.Contains(t, mia.Text("#expired"), "2.2.0")
 	for _, br := range []*browsertest.Browser{dave, mia, max} {
 		br.NoJSErrors()
 	}

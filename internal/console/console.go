@@ -117,7 +117,7 @@ func (c *Console) PageRoutes() []handlers.PageRoute {
 	routes := c.routes()
 	for i, rt := range routes {
 		if rt.Method == http.MethodGet && !rt.Public && !strings.HasSuffix(rt.Pattern, "/row") &&
-			!strings.HasSuffix(rt.Pattern, "/header") && !strings.HasSuffix(rt.Pattern, "/progress") && !strings.HasSuffix(rt.Pattern, "/list") {
+			!strings.HasSuffix(rt.Pattern, "/header") && !strings.HasSuffix(rt.Pattern, "/progress") && !strings.HasSuffix(rt.Pattern, "/list") && !strings.HasSuffix(rt.Pattern, "/body") {
 			routes[i].Handler = c.markFeed(rt.Handler)
 		}
 	}
@@ -188,6 +188,7 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: post, Pattern: "/tokens", Action: "token.create", Handler: c.createToken},
 		{Method: post, Pattern: "/tokens/{id}/revoke", Action: "token.revoke", Handler: c.revokeToken},
 		{Method: get, Pattern: "/projects/{project}/approvals/{id}", Action: "approval.get", Handler: c.approval},
+		{Method: get, Pattern: "/projects/{project}/approvals/{id}/body", Action: "approval.get", Handler: c.approvalBody},
 		{Method: post, Pattern: "/projects/{project}/approvals/{id}/approve", Action: "approval.approve", Handler: c.approve},
 		{Method: post, Pattern: "/projects/{project}/approvals/{id}/reject", Action: "approval.reject", Handler: c.reject},
 	}

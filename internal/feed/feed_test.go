@@ -308,15 +308,19 @@ func TestLatestAndPrune(t *testing.T) {
 	require.Zero(t, n)
 }
 
-// TestMigrationDownUp: the Down section of 00008 removes everything the Up made, and Up applies
-// again after it.
+// TestMigrationDownUp: the Down sections of the feed's migrations (00008, 00009), newest
+// first, remove everything their Ups made, and the Ups apply again after them.
 func TestMigrationDownUp(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	b, err := fs.ReadFile(migrations.FS(), "00008_change_feed.sql")
-	require.NoError(t, err)
-	up, down, ok := strings.Cut(string(b), "-- +goose Down")
-	require.True(t, ok)
+	var ups, downs []string
+	for _, name := range []string{"00008_change_feed.sql", "00009_vote_feed.sql"} {
+		b, err := fs.ReadFile(migrations.FS(), name)
+		require.NoError(t, err)
+		up, down, ok := strings.Cut(string(b), "-- +goose Down")
+		require.True(t, ok)
+		ups, downs = append(ups, up), append([]string{down}, downs...)
+	}
 
 	tx, err := f.pool.Begin(ctx)
 	require.NoError(t, err)
@@ -330,12 +334,16 @@ func TestMigrationDownUp(t *testing.T) {
 		return n
 	}
 	before := objects()
-	require.Equal(t, 7+8+10, before, "two tables, sequence, keys and indexes; eight functions; ten triggers")
-	_, err = tx.Exec(ctx, down)
-	require.NoError(t, err)
+	require.Equal(t, 7+9+11, before, "two tables, sequence, keys and indexes; nine functions; eleven triggers")
+	for _, down := range downs {
+		_, err = tx.Exec(ctx, down)
+		require.NoError(t, err)
+	}
 	require.Zero(t, objects())
-	_, err = tx.Exec(ctx, up)
-	require.NoError(t, err)
+	for _, up := range ups {
+		_, err = tx.Exec(ctx, up)
+		require.NoError(t, err)
+	}
 	require.Equal(t, before, objects())
 	notify(t, tx, 0, "again")
 	var n int

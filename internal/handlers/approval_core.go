@@ -36,11 +36,30 @@ func (h *Handler) ApprovalInbox(ctx context.Context, p *auth.Principal) ([]Inbox
 	if p == nil {
 		return nil, nil
 	}
-	db := h.store.Pool()
-	reqs, err := h.store.PendingApprovalsFor(ctx, db, p.UserID, p.Admin, inboxLimit)
+	reqs, err := h.store.PendingApprovalsFor(ctx, h.store.Pool(), p.UserID, p.Admin, inboxLimit)
 	if err != nil {
 		return nil, err
 	}
+	return h.inboxItems(ctx, p, reqs)
+}
+
+// ExpiredInbox returns the requests that expired in the last week while waiting on the
+// principal, as ApprovalInbox would have listed them.
+func (h *Handler) ExpiredInbox(ctx context.Context, p *auth.Principal) ([]InboxItem, error) {
+	if p == nil {
+		return nil, nil
+	}
+	reqs, err := h.store.ExpiredApprovalsFor(ctx, h.store.Pool(), p.UserID, p.Admin, inboxLimit)
+	if err != nil {
+		return nil, err
+	}
+	return h.inboxItems(ctx, p, reqs)
+}
+
+// inboxItems attaches votes, project, environment and requester to reqs and keeps those the
+// principal's role may approve.
+func (h *Handler) inboxItems(ctx context.Context, p *auth.Principal, reqs []store.ApprovalRequest) ([]InboxItem, error) {
+	db := h.store.Pool()
 	views, err := h.viewApprovals(ctx, db, reqs)
 	if err != nil {
 		return nil, err

@@ -248,3 +248,24 @@ func (s *Store) PendingApprovalsFor(ctx context.Context, db DBTX, userID int64, 
 	}
 	return out, nil
 }
+
+// ExpiredApprovalsFor returns the requests that expired in the last week while waiting on
+// user, as PendingApprovalsFor finds them, newest first.
+func (s *Store) ExpiredApprovalsFor(ctx context.Context, db DBTX, userID int64, admin bool, limit int) ([]ApprovalRequest, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT * FROM (SELECT `+approvalCols+` FROM approval_requests ar
+			WHERE ar.state = 'pending' AND ar.expires_at <= now() AND ar.expires_at > now() - interval '7 days'
+			  AND ar.requested_by <> $1
+			  AND ($2 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = ar.project_id AND m.user_id = $1))
+			UNION ALL
+			SELECT `+approvalCols+` FROM approval_requests ar
+			WHERE ar.state = 'expired' AND ar.decided_at > now() - interval '7 days'
+			  AND ar.requested_by <> $1
+			  AND ($2 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = ar.project_id AND m.user_id = $1))) r
+		ORDER BY id DESC LIMIT $3`, userID, admin, limit)
+	out, err := collectAll[ApprovalRequest](rows)
+	if err != nil {
+		return nil, fmt.Errorf("list expired approvals of user %d: %w", userID, err)
+	}
+	return out, nil
+}
