@@ -228,6 +228,16 @@ func TestAuditLog(t *testing.T) {
 	all := get(`"/projects/webapp/audit.csv"`)
 	require.Contains(t, all, "repository.create")
 	require.NotContains(t, all, gitPass, "no credential in the export")
+
+	// The same person through the console: the same name, their session as the method.
+	br.Run(chromedp.Navigate(fmt.Sprintf("%s/projects/webapp/resources/%d", b.srv.URL, b.seed.Kustomization.ID)), chromedp.WaitVisible(chromedp.ID("res-head")),
+		chromedp.Click(chromedp.CSS(`form[action$="/resume"] button`)))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Resumed")`, 15*time.Second)
+	rows := strings.Split(strings.TrimSpace(get(`"/projects/webapp/audit.csv?action=resource.resume"`)), "\n")
+	require.Len(t, rows, 4)
+	require.Contains(t, rows[3], ",user,alice,resource.resume,")
+	require.Contains(t, rows[3], `""auth_method"": ""session""`)
+	require.Contains(t, lines[3], ",token,alice,resource.suspend,")
 	br.NoJSErrors()
 }
 
