@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories", "tokens", "users", "history", "rollback"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories", "tokens", "users", "history", "rollback", "clusters", "members"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -176,11 +176,16 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: get, Pattern: "/projects/{project}/deployments/list", Action: "deployment.list", Handler: c.deploymentsList},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}", Action: "deployment.get", Handler: c.deployment},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}/progress", Action: "deployment.get", Handler: c.deploymentProgress},
+		{Method: get, Pattern: "/projects/{project}/members", Action: "member.list", Handler: c.members},
+		{Method: post, Pattern: "/projects/{project}/members", Action: "member.set", Handler: c.setMember},
+		{Method: post, Pattern: "/projects/{project}/members/{user}/role", Action: "member.set", Handler: c.setMember},
+		{Method: post, Pattern: "/projects/{project}/members/{user}/remove", Action: "member.remove", Handler: c.removeMember},
 		{Method: get, Pattern: "/projects/{project}/audit", Action: "audit.list", Handler: c.audit},
 		{Method: get, Pattern: "/projects/{project}/audit.csv", Action: "audit.list", Handler: c.auditCSV},
 		{Method: get, Pattern: "/approvals", Action: "user.me", Handler: c.inbox},
 		{Method: get, Pattern: "/tokens", Action: "token.list", Handler: c.tokens},
 		{Method: get, Pattern: "/admin/users", Action: "user.list", Handler: c.users},
+		{Method: get, Pattern: "/clusters", Action: "cluster.list", Handler: c.clusters},
 		{Method: post, Pattern: "/admin/users", Action: "user.create", Handler: c.createUser},
 		{Method: post, Pattern: "/admin/users/{user}/disable", Action: "user.update", Handler: c.disableUser},
 		{Method: post, Pattern: "/admin/users/{user}/enable", Action: "user.update", Handler: c.enableUser},

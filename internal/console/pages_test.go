@@ -341,6 +341,7 @@ func TestViewerReadsEveryPage(t *testing.T) {
 		{"/projects/webapp/templates", "#template-microservice"},
 		{"/projects/webapp/audit", "#audit"},
 		{"/projects/webapp/events", "#events"},
+		{"/projects/webapp/members", "#members"},
 		{"/approvals", "#inbox"},
 	} {
 		br.Run(chromedp.Navigate(b.srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
@@ -358,6 +359,7 @@ func TestViewerReadsEveryPage(t *testing.T) {
 		{"/projects/webapp/templates/web-app/delete", "template.delete"},
 		{"/projects/webapp/environments/production/deploy/template", "template.create"},
 		{"/projects/webapp/approvals/1/approve", "approval.approve"},
+		{"/projects/webapp/members/victor/remove", "member.remove"},
 	} {
 		require.Equal(t, 403, postStatus(br, action.path), action.path)
 		body := browsertest.Eval[string](br, `(() => { const x = new XMLHttpRequest(); x.open("POST", "`+action.path+`", false); x.send(""); return x.responseText; })()`)
@@ -439,4 +441,30 @@ func TestAdminUsers(t *testing.T) {
 	for _, x := range []*browsertest.Browser{br, nora, viewer} {
 		x.NoJSErrors()
 	}
+}
+
+// TestMembersPage: an owner adds a person, changes their role and removes them; the last owner
+// cannot remove themselves.
+func TestMembersPage(t *testing.T) {
+	b := setup(t, false)
+	_, err := b.st.CreateUser(context.Background(), b.st.Pool(), store.User{Username: "dana", DisplayName: "Dana"})
+	require.NoError(t, err)
+	require.NoError(t, b.st.AddMember(context.Background(), b.st.Pool(), b.seed.Project.ID, b.seed.User.ID, "owner"), "alice, the only owner")
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("alice", alicePassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/members"), chromedp.WaitVisible(chromedp.ID("add-member")))
+	br.Run(chromedp.SendKeys(chromedp.ID("m-user"), "nobody"), chromedp.Click(chromedp.ID("add-member-button")))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("no user nobody")`, 15*time.Second)
+	br.Run(chromedp.SendKeys(chromedp.ID("m-user"), "dana"), chromedp.Click(chromedp.ID("add-member-button")))
+	br.WaitFor(`!!document.querySelector("#member-dana")`, 15*time.Second)
+	require.Equal(t, "developer", browsertest.Eval[string](br, `document.querySelector("#role-dana").value`))
+	br.Run(chromedp.SetValue(chromedp.ID("role-dana"), "maintainer"), chromedp.Click(chromedp.CSS(`#member-dana form[action$="/role"] button`)))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("dana is now maintainer")`, 15*time.Second)
+	require.Equal(t, "maintainer", browsertest.Eval[string](br, `document.querySelector("#role-dana").value`))
+	br.Page("members")
+	br.Run(chromedp.Click(chromedp.CSS(`#member-alice form[action$="/remove"] button`)))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("without an owner")`, 15*time.Second)
+	br.Run(chromedp.Click(chromedp.CSS(`#member-dana form[action$="/remove"] button`)))
+	br.WaitFor(`!document.querySelector("#member-dana")`, 15*time.Second)
+	br.NoJSErrors()
 }

@@ -109,6 +109,12 @@ func TestConsoleDeployOnFlux(t *testing.T) {
 	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Unlocked")`, 30*time.Second)
 	require.False(t, browsertest.Eval[bool](br, `!!document.querySelector("#lock")`))
 
+	// The cluster as the admin sees it: reachable, with the apiserver's version.
+	br.Run(chromedp.Navigate(rig.App.url+"/clusters"), chromedp.WaitVisible(chromedp.ID("cluster-"+clusterName)))
+	require.Contains(t, br.Text("#cluster-"+clusterName), "Reachable")
+	require.Regexp(t, `v1\.\d+\.\d+`, br.Text("#cluster-"+clusterName))
+	br.Page("e2e-clusters")
+
 	br.NoJSErrors()
 	require.NotEmpty(t, lat)
 	slices.Sort(lat)

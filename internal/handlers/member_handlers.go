@@ -45,56 +45,78 @@ func (h *Handler) setMember(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := q.Validate(); err != nil {
+	sc := scopeOf(r)
+	added, err := h.SetMember(r, sc.User, q.Role)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	sc := scopeOf(r)
-	if sc.User.DisabledAt != nil {
-		h.fail(w, r, errConflict("user %s is disabled", sc.User.Username))
-		return
-	}
 	status := http.StatusOK
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	if added {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]string{"project": sc.Project.Slug, "username": sc.User.Username, "role": q.Role})
+}
+
+// SetMember adds user to the scoped project with role, or changes their role; it reports
+// whether they were added. The last owner keeps their role.
+func (h *Handler) SetMember(r *http.Request, user *store.User, role string) (bool, error) {
+	q := setMemberReq{Role: role}
+	if err := q.Validate(); err != nil {
+		return false, err
+	}
+	sc := scopeOf(r)
+	if user.DisabledAt != nil {
+		return false, errConflict("user %s is disabled", user.Username)
+	}
+	added := false
+	err := h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		owners, err := h.store.LockProjectMembers(ctx, tx, sc.Project.ID)
 		if err != nil {
 			return nil, err
 		}
-		prev, err := h.store.MemberRole(ctx, tx, sc.Project.ID, sc.User.ID)
+		prev, err := h.store.MemberRole(ctx, tx, sc.Project.ID, user.ID)
 		if err != nil {
 			return nil, err
 		}
 		if prev == policy.Owner.String() && q.Role != prev && owners <= 1 {
 			return nil, errLastOwner(sc.Project.Slug)
 		}
-		if err := h.store.AddMember(ctx, tx, sc.Project.ID, sc.User.ID, q.Role); err != nil {
+		if err := h.store.AddMember(ctx, tx, sc.Project.ID, user.ID, q.Role); err != nil {
 			return nil, err
 		}
-		ch := &auditChange{TargetType: "project_member", TargetID: sc.User.Username,
-			After: map[string]string{"role": q.Role}, Message: sc.User.Username + " is now " + q.Role}
+		ch := &auditChange{TargetType: "project_member", TargetID: user.Username,
+			After: map[string]string{"role": q.Role}, Message: user.Username + " is now " + q.Role}
 		if prev == "" {
-			status = http.StatusCreated
+			added = true
 		} else {
 			ch.Before = map[string]string{"role": prev}
 		}
 		return ch, nil
-	}) {
-		return
-	}
-	writeJSON(w, status, map[string]string{"project": sc.Project.Slug, "username": sc.User.Username, "role": q.Role})
+	})
+	return added, err
 }
 
 // removeMember removes the user from the project (owner); the last owner stays.
 func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request) {
+	if err := h.RemoveMember(r, scopeOf(r).User); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// RemoveMember removes user from the scoped project; the last owner stays.
+func (h *Handler) RemoveMember(r *http.Request, user *store.User) error {
 	sc := scopeOf(r)
-	if !h.mutate(w, r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
+	return h.mutateErr(r, func(ctx context.Context, tx pgx.Tx) (*auditChange, error) {
 		owners, err := h.store.LockProjectMembers(ctx, tx, sc.Project.ID)
 		if err != nil {
 			return nil, err
 		}
-		prev, err := h.store.RemoveMember(ctx, tx, sc.Project.ID, sc.User.ID)
+		prev, err := h.store.RemoveMember(ctx, tx, sc.Project.ID, user.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, errNotFound("%s is not a member of project %s", sc.User.Username, sc.Project.Slug)
+			return nil, errNotFound("%s is not a member of project %s", user.Username, sc.Project.Slug)
 		}
 		if err != nil {
 			return nil, err
@@ -102,10 +124,7 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request) {
 		if prev == policy.Owner.String() && owners <= 1 {
 			return nil, errLastOwner(sc.Project.Slug)
 		}
-		return &auditChange{TargetType: "project_member", TargetID: sc.User.Username,
-			Before: map[string]string{"role": prev}, Message: sc.User.Username + " removed"}, nil
-	}) {
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+		return &auditChange{TargetType: "project_member", TargetID: user.Username,
+			Before: map[string]string{"role": prev}, Message: user.Username + " removed"}, nil
+	})
 }

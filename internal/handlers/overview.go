@@ -141,12 +141,18 @@ func (h *Handler) listEnvResources(w http.ResponseWriter, r *http.Request) {
 // listClusters lists the configured clusters with their reachability (a GET /version with a
 // short timeout, cached briefly) and Flux namespace.
 func (h *Handler) listClusters(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, page[cluster.Status]{Items: h.Clusters(r.Context())})
+}
+
+// Clusters returns each configured cluster with whether fluxbridge reaches it and its
+// Kubernetes version.
+func (h *Handler) Clusters(ctx context.Context) []cluster.Status {
 	var items []cluster.Status
 	if h.clusters != nil {
-		items = h.clusters.Statuses(r.Context())
+		items = h.clusters.Statuses(ctx)
 	}
 	if items == nil {
 		items = []cluster.Status{}
 	}
-	writeJSON(w, http.StatusOK, page[cluster.Status]{Items: items})
+	return items
 }
