@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -270,7 +271,10 @@ func (e *Env) Stop() error {
 		errs = append(errs, e.workloads.stop())
 	}
 	if e.env != nil {
-		if err := e.env.Stop(); err != nil {
+		// envtest kills a process that outlasts apiStopTimeout (kube-apiserver with watches
+		// open, on a busy machine) but still reports the timeout: that is a stop too, once
+		// the apiserver no longer answers.
+		if err := e.env.Stop(); err != nil && !(strings.Contains(err.Error(), "timeout waiting for process") && e.waitAPIServerGone(10*time.Second)) {
 			errs = append(errs, fmt.Errorf("stop control plane: %w", err))
 		}
 	}
