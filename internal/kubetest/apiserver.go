@@ -43,6 +43,9 @@ func (e *Env) StopAPIServer() error {
 // waitAPIServerGone reports whether the apiserver's port stops accepting connections
 // within d.
 func (e *Env) waitAPIServerGone(d time.Duration) bool {
+	if e.Config == nil {
+		return true // it never answered
+	}
 	u, err := url.Parse(e.Config.Host)
 	if err != nil {
 		return false
