@@ -47,6 +47,8 @@ func TestDeployFormToPushed(t *testing.T) {
 	require.Equal(t, 7, browsertest.Eval[int](br, `window.__marker`), "no reload")
 	require.Regexp(t, `[0-9a-f]{7}`, br.Text("#progress .sha"))
 	br.Page("deployment-pushed")
+	br.Run(chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("deployment-audit")))
+	require.Contains(t, br.Text("#deployment-audit"), "deployment.create", "the deployment's audit rows")
 
 	path := browsertest.Eval[string](br, `location.pathname`)
 	id := path[strings.LastIndex(path, "/")+1:]

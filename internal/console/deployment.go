@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +75,9 @@ func progressOf(slug string, p *handlers.DeploymentProgress) progressPage {
 	switch {
 	case pushed:
 		pushStep.State, pushStep.SHA = "done", d.CommitSHA
+		if p.CommitURL != "" {
+			pushStep.Link, pushStep.LinkText = p.CommitURL, "the commit on the repository's site"
+		}
 		pushStep.Detail = fmt.Sprintf("%s — %s", firstLine(d.CommitMessage), d.CommitAuthor)
 	case d.Status == store.DeployPending:
 		pushStep.State = "current"
@@ -178,11 +182,29 @@ func (c *Console) progressData(w http.ResponseWriter, r *http.Request) (*progres
 	return &pg, true
 }
 
-// deployment is a deploy's live progress page.
+// deploymentAuditShown bounds the audit rows a deployment's page lists.
+const deploymentAuditShown = 50
+
+// deploymentPage is the progress and the audit rows of the deployment.
+type deploymentPage struct {
+	Progress *progressPage
+	Audit    []store.AuditEntry
+}
+
+// deployment is a deploy's live progress page, with the audit rows that belong to it.
 func (c *Console) deployment(w http.ResponseWriter, r *http.Request) {
-	if pg, ok := c.progressData(w, r); ok {
-		c.render(w, r, http.StatusOK, "deployment", pg)
+	pg, ok := c.progressData(w, r)
+	if !ok {
+		return
 	}
+	sc := handlers.ScopeOf(r)
+	rows, err := c.store.ListAudit(r.Context(), c.store.Pool(), store.AuditFilter{ProjectID: sc.Project.ID,
+		TargetType: "deployment", TargetID: strconv.FormatInt(pg.P.Deployment.ID, 10), Limit: deploymentAuditShown})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "deployment", deploymentPage{Progress: pg, Audit: rows})
 }
 
 func (c *Console) deploymentProgress(w http.ResponseWriter, r *http.Request) {

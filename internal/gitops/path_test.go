@@ -53,3 +53,26 @@ func TestPathAttacks(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidArgument, "a path given twice")
 	require.Zero(t, srv.requests.Load())
 }
+
+func TestCommitWebURL(t *testing.T) {
+	const sha = "0123abcd"
+	for _, tt := range []struct{ repo, want string }{
+		{"https://github.com/acme/fleet.git", "https://github.com/acme/fleet/commit/0123abcd"},
+		{"https://bot:token@github.com/acme/fleet", "https://github.com/acme/fleet/commit/0123abcd"},
+		{"git@github.com:acme/fleet.git", "https://github.com/acme/fleet/commit/0123abcd"},
+		{"ssh://git@gitlab.example.com:2222/group/sub/fleet.git", "https://gitlab.example.com/group/sub/fleet/-/commit/0123abcd"},
+		{"https://gitea.example.com/acme/fleet.git/", "https://gitea.example.com/acme/fleet/commit/0123abcd"},
+		{"https://codeberg.org/acme/fleet", "https://codeberg.org/acme/fleet/commit/0123abcd"},
+		{"https://127.0.0.1:8443/fleet.git", ""},
+		{"https://git.example.com/acme/fleet.git", ""},
+		{"https://github.com/fleet", ""},
+		{"", ""},
+	} {
+		if got := CommitWebURL(tt.repo, sha); got != tt.want {
+			t.Errorf("CommitWebURL(%q) = %q, want %q", tt.repo, got, tt.want)
+		}
+	}
+	if got := CommitWebURL("https://github.com/acme/fleet", ""); got != "" {
+		t.Errorf("no commit: %q", got)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fluxbridge/fluxbridge/internal/approval"
 	"github.com/fluxbridge/fluxbridge/internal/fluxevent"
+	"github.com/fluxbridge/fluxbridge/internal/gitops"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -32,6 +33,8 @@ type DeploymentProgress struct {
 	Hint string
 	// Approval is the deployment's approval request with its votes, when it needed one.
 	Approval *ApprovalView
+	// CommitURL is the commit's page on the repository's host (GitHub, GitLab, Gitea), if known.
+	CommitURL string
 }
 
 // Rollout is a workload's replicas as its status reports them.
@@ -63,6 +66,9 @@ func (h *Handler) Progress(r *http.Request, id int64) (*DeploymentProgress, erro
 	}
 	if spec, err := h.store.DeploymentSpecByID(ctx, db, d.ID); err == nil {
 		out.Spec = spec
+		if repo, err := h.store.RepositoryByID(ctx, db, spec.RepositoryID); err == nil {
+			out.CommitURL = gitops.CommitWebURL(repo.URL, d.CommitSHA)
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
