@@ -40,19 +40,10 @@ type auditPage struct {
 // before and after (secrets already redacted when the row was written), filterable, paged and
 // exported as CSV.
 func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
-	p, f, err := c.auditData(r, auditShown)
+	p, items, names, err := c.auditRows(r, auditShown)
 	if err != nil {
 		c.fail(w, r, err)
 		return
-	}
-	items, err := c.store.ListAudit(r.Context(), c.store.Pool(), f)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	names := map[int64]string{}
-	for _, e := range p.Envs {
-		names[e.ID] = e.Name
 	}
 	if len(items) > auditShown {
 		items = items[:auditShown]
@@ -72,22 +63,32 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "audit", p)
 }
 
-// auditCSV exports the filtered log, newest first.
-func (c *Console) auditCSV(w http.ResponseWriter, r *http.Request) {
-	p, f, err := c.auditData(r, auditExported)
+// auditRows reads the filtered log (at most limit+1 rows, to tell whether more follow) and
+// the project's environment names by ID.
+func (c *Console) auditRows(r *http.Request, limit int) (*auditPage, []store.AuditEntry, map[int64]string, error) {
+	p, f, err := c.auditData(r, limit)
 	if err != nil {
-		c.fail(w, r, err)
-		return
+		return nil, nil, nil, err
 	}
 	items, err := c.store.ListAudit(r.Context(), c.store.Pool(), f)
 	if err != nil {
-		c.fail(w, r, err)
-		return
+		return nil, nil, nil, err
 	}
 	names := map[int64]string{}
 	for _, e := range p.Envs {
 		names[e.ID] = e.Name
 	}
+	return p, items, names, nil
+}
+
+// auditCSV exports the filtered log, newest first.
+func (c *Console) auditCSV(w http.ResponseWriter, r *http.Request) {
+	p, items, names, err := c.auditRows(r, auditExported)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	items = items[:min(len(items), auditExported)]
 	securityHeaders(w)
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="audit-`+p.Slug+`.csv"`)

@@ -9,11 +9,16 @@ import (
 // ProjectHealth counts each project's resources by status, a suspended one as "suspended"
 // whatever Flux last said: the health summary of the projects page.
 func (s *Store) ProjectHealth(ctx context.Context, db DBTX, projectIDs []int64) (map[int64]map[string]int, error) {
-	rows, err := db.Query(ctx, `
+	return healthCounts(ctx, db, "project health", `
 		SELECT project_id, CASE WHEN suspended THEN 'suspended' ELSE status END AS st, count(*)
 		FROM gitops_resources WHERE project_id = ANY($1) GROUP BY 1, 2`, projectIDs)
+}
+
+// healthCounts reads (id, status, count) rows into counts by id and status.
+func healthCounts(ctx context.Context, db DBTX, what, query string, args ...any) (map[int64]map[string]int, error) {
+	rows, err := db.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("project health: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	out := map[int64]map[string]int{}
@@ -22,7 +27,7 @@ func (s *Store) ProjectHealth(ctx context.Context, db DBTX, projectIDs []int64) 
 		var st string
 		var n int
 		if err := rows.Scan(&id, &st, &n); err != nil {
-			return nil, fmt.Errorf("project health: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if out[id] == nil {
 			out[id] = map[string]int{}
@@ -67,25 +72,7 @@ func (s *Store) RecentFluxEvents(ctx context.Context, db DBTX, projectID int64, 
 // EnvironmentHealth counts a project's resources by environment and status as ProjectHealth
 // does; project-wide resources (no environment) are under 0.
 func (s *Store) EnvironmentHealth(ctx context.Context, db DBTX, projectID int64) (map[int64]map[string]int, error) {
-	rows, err := db.Query(ctx, `
+	return healthCounts(ctx, db, "environment health", `
 		SELECT coalesce(environment_id, 0), CASE WHEN suspended THEN 'suspended' ELSE status END AS st, count(*)
 		FROM gitops_resources WHERE project_id = $1 GROUP BY 1, 2`, projectID)
-	if err != nil {
-		return nil, fmt.Errorf("environment health: %w", err)
-	}
-	defer rows.Close()
-	out := map[int64]map[string]int{}
-	for rows.Next() {
-		var id int64
-		var st string
-		var n int
-		if err := rows.Scan(&id, &st, &n); err != nil {
-			return nil, fmt.Errorf("environment health: %w", err)
-		}
-		if out[id] == nil {
-			out[id] = map[string]int{}
-		}
-		out[id][st] = n
-	}
-	return out, rows.Err()
 }
