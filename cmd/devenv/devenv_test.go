@@ -20,6 +20,23 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/fluxevent/fluxeventtest"
 )
 
+// newWorkDir builds receiver, worker and devenv into a fresh directory's bin/ and writes a
+// Procfile running them there, as a checkout has them.
+func newWorkDir(t *testing.T) (work, binDir string) {
+	t.Helper()
+	work = t.TempDir()
+	require.NoError(t, os.Chmod(work, 0o755)) // the embedded Postgres may run as the postgres user
+	require.NoError(t, os.Chmod(filepath.Dir(work), 0o755))
+	binDir = filepath.Join(work, "bin")
+	build := exec.Command("go", "build", "-o", binDir+"/", "github.com/fluxbridge/fluxbridge/cmd/receiver",
+		"github.com/fluxbridge/fluxbridge/cmd/worker", "github.com/fluxbridge/fluxbridge/cmd/devenv")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "Procfile"),
+		[]byte(fmt.Sprintf("receiver: %s/receiver\nworker: %s/worker\n", binDir, binDir)), 0o644))
+	return work, binDir
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -53,16 +70,7 @@ func TestRunServesAndProcessesASignedEvent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
 	}
-	work := t.TempDir()
-	require.NoError(t, os.Chmod(work, 0o755)) // the embedded Postgres may run as the postgres user
-	require.NoError(t, os.Chmod(filepath.Dir(work), 0o755))
-	binDir := filepath.Join(work, "bin")
-	build := exec.Command("go", "build", "-o", binDir+"/", "github.com/fluxbridge/fluxbridge/cmd/receiver",
-		"github.com/fluxbridge/fluxbridge/cmd/worker", "github.com/fluxbridge/fluxbridge/cmd/devenv")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, string(out))
-	require.NoError(t, os.WriteFile(filepath.Join(work, "Procfile"),
-		[]byte(fmt.Sprintf("receiver: %s/receiver\nworker: %s/worker\n", binDir, binDir)), 0o644))
+	work, binDir := newWorkDir(t)
 
 	listen := freeAddr(t)
 	cmd := exec.Command(filepath.Join(binDir, "devenv"), "run")

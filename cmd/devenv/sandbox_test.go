@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,16 +41,7 @@ func TestRunSandbox(t *testing.T) {
 		}
 		t.Skipf("the sandbox's binaries are not built (make rig-links): %v", err)
 	}
-	work := t.TempDir()
-	require.NoError(t, os.Chmod(work, 0o755)) // the embedded Postgres may run as the postgres user
-	require.NoError(t, os.Chmod(filepath.Dir(work), 0o755))
-	binDir := filepath.Join(work, "bin")
-	build := exec.Command("go", "build", "-o", binDir+"/", "github.com/fluxbridge/fluxbridge/cmd/receiver",
-		"github.com/fluxbridge/fluxbridge/cmd/worker", "github.com/fluxbridge/fluxbridge/cmd/devenv")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, string(out))
-	require.NoError(t, os.WriteFile(filepath.Join(work, "Procfile"),
-		[]byte(fmt.Sprintf("receiver: %s/receiver\nworker: %s/worker\n", binDir, binDir)), 0o644))
+	work, binDir := newWorkDir(t)
 	listen := freeAddr(t)
 	base := "http://" + listen
 
