@@ -17,6 +17,9 @@ type User struct {
 	CreatedAt   time.Time `db:"created_at" json:"created_at"`
 	// DisabledAt is set when the user may no longer sign in; their history stays.
 	DisabledAt *time.Time `db:"disabled_at" json:"disabled_at"`
+	// NotificationsReadThrough is the user's "mark all read" watermark: every notification
+	// with an id up to it is read for them.
+	NotificationsReadThrough int64 `db:"notifications_read_through" json:"-"`
 }
 
 // Project is one row of projects.
