@@ -161,9 +161,9 @@ func (f *fixture) lockedApp(t *testing.T, app string) {
 	require.NoError(t, b.st.SaveRollback(ctx, b.pool, rb))
 }
 
-// readOnly are the POST routes that change nothing (a preview, a validation): they write no
-// audit row (TestReadOnlyPostsWriteNoAuditRow).
-var readOnly = map[string]bool{"deployment.preview": true, "repository.validate": true}
+// readOnly are the POST routes that change nothing shared (a preview, a validation, the
+// caller's own read marks): they write no audit row (TestNotificationReadState checks the last).
+var readOnly = map[string]bool{"deployment.preview": true, "repository.validate": true, "notification.read": true}
 
 // TestEveryMutatingCallWritesOneRedactedAuditRow calls every mutating route and checks that it
 // left exactly one audit row, in its own name, with the request ID, the source IP, a diff, and

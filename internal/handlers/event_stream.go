@@ -71,3 +71,58 @@ func (h *Handler) mayRead(r *http.Request, sc *reqScope) bool {
 	s.Role, _ = policy.ParseRole(role)
 	return policy.Authorize("event.stream", s, sc.target()) == nil
 }
+
+// userEventStream serves the caller's own change feed (GET /api/v1/events/stream), for the
+// console's pages of no project (the approvals inbox, the notifications): the notifications
+// they may see and the approval requests of their projects (admins: every project's),
+// resumable like the project stream. Membership is read again while the stream stays open.
+func (h *Handler) userEventStream(w http.ResponseWriter, r *http.Request) {
+	if h.feed == nil {
+		h.fail(w, r, &httpError{Status: http.StatusServiceUnavailable, Msg: "the change feed is not running on this receiver"})
+		return
+	}
+	p := scopeOf(r).Principal
+	var (
+		mu       sync.Mutex
+		checked  time.Time
+		projects map[int64]bool
+	)
+	member := func(id int64) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if projects == nil || time.Since(checked) > memberRecheck {
+			checked = time.Now()
+			ps, err := h.store.ListProjects(r.Context(), h.store.Pool(), p.UserID)
+			if err != nil {
+				return false
+			}
+			projects = make(map[int64]bool, len(ps))
+			for _, pr := range ps {
+				projects[pr.ID] = true
+			}
+		}
+		return projects[id]
+	}
+	allow := func(ev feed.Event) bool {
+		inProject := ev.ProjectID != nil && (p.Admin || member(*ev.ProjectID))
+		switch ev.Kind {
+		case "approval":
+			return inProject
+		case "notification":
+			var n struct {
+				UserID *int64 `json:"user_id"`
+			}
+			if json.Unmarshal(ev.Payload, &n) != nil {
+				return false
+			}
+			if n.UserID != nil {
+				return *n.UserID == p.UserID
+			}
+			return inProject || ev.ProjectID == nil && p.Admin
+		}
+		return false
+	}
+	if err := feed.ServeSSE(w, r, h.feed, h.store.Pool(), nil, allow); err != nil {
+		hlog.FromRequest(r).Debug().Err(err).Msg("event stream ended")
+	}
+}

@@ -80,6 +80,9 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{get, "/projects/{project}/deployments/{id}", "deployment.get", h.getDeployment},
 		{get, "/projects/{project}/audit", "audit.list", h.listAudit},
 		{get, "/projects/{project}/notifications", "notification.list", h.listNotifications},
+		{get, "/notifications", "notification.mine", h.listMyNotifications},
+		{post, "/notifications/read", "notification.read", h.markNotificationsRead},
+		{get, "/events/stream", "event.stream_mine", h.userEventStream},
 		// The live change feed as Server-Sent Events, resumable with Last-Event-ID.
 		{get, "/projects/{project}/events/stream", "event.stream", h.eventStream},
 

@@ -116,9 +116,14 @@ var rules = map[string]Rule{
 	"approval.reject":   {MinRole: Maintainer},
 	"audit.list":        {MinRole: Viewer},
 	"notification.list": {MinRole: Viewer},
+	// One's own notifications across projects, and their read state (the reader's alone).
+	"notification.mine": {AnyUser: true},
+	"notification.read": {AnyUser: true},
 	// The project's live change feed (deployments, resources, reconciles, Flux events,
 	// notifications, approvals): whoever may read the project.
 	"event.stream": {MinRole: Viewer},
+	// The caller's own stream across projects: their notifications and approval requests.
+	"event.stream_mine": {AnyUser: true},
 
 	// Across projects: platform admins only.
 	"resource.list_all": {AdminOnly: true},
