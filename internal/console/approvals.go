@@ -10,18 +10,33 @@ import (
 
 // inbox lists the approval requests waiting on the signed-in person, across their projects.
 func (c *Console) inbox(w http.ResponseWriter, r *http.Request) {
+	d, err := c.inboxData(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "approvals", d)
+}
+
+// inboxList is the inbox alone: what a new request or a vote (in any of the user's projects)
+// refreshes.
+func (c *Console) inboxList(w http.ResponseWriter, r *http.Request) {
+	d, err := c.inboxData(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.fragment(w, r, "approvals", "inbox", d)
+}
+
+func (c *Console) inboxData(r *http.Request) (inboxPage, error) {
 	p := auth.FromContext(r.Context())
 	items, err := c.core.ApprovalInbox(r.Context(), p)
 	if err != nil {
-		c.fail(w, r, err)
-		return
+		return inboxPage{}, err
 	}
 	expired, err := c.core.ExpiredInbox(r.Context(), p)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	c.render(w, r, http.StatusOK, "approvals", inboxPage{Waiting: items, Expired: expired})
+	return inboxPage{Waiting: items, Expired: expired}, err
 }
 
 type inboxPage struct{ Waiting, Expired []handlers.InboxItem }

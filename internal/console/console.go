@@ -62,7 +62,7 @@ type staticFile struct {
 
 // pageFiles are the templates, each parsed with layout.html (and deploy.html's fields for the
 // form's siblings).
-var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories", "tokens", "users", "history", "rollback", "clusters", "members"}
+var pageFiles = []string{"error", "signin", "password", "projects", "overview", "resource", "deploy", "preview", "deployment", "events", "approvals", "approval", "deployments", "audit", "templates", "environments", "repositories", "tokens", "users", "history", "rollback", "clusters", "members", "notifications"}
 
 // New parses the templates and hashes the static files.
 func New(d Deps) (*Console, error) {
@@ -117,7 +117,7 @@ func (c *Console) PageRoutes() []handlers.PageRoute {
 	routes := c.routes()
 	for i, rt := range routes {
 		if rt.Method == http.MethodGet && !rt.Public && !strings.HasSuffix(rt.Pattern, "/row") &&
-			!strings.HasSuffix(rt.Pattern, "/header") && !strings.HasSuffix(rt.Pattern, "/progress") && !strings.HasSuffix(rt.Pattern, "/list") && !strings.HasSuffix(rt.Pattern, "/body") {
+			!strings.HasSuffix(rt.Pattern, "/header") && !strings.HasSuffix(rt.Pattern, "/progress") && !strings.HasSuffix(rt.Pattern, "/list") && !strings.HasSuffix(rt.Pattern, "/body") && !strings.HasSuffix(rt.Pattern, "/counts") {
 			routes[i].Handler = c.markFeed(rt.Handler)
 		}
 	}
@@ -183,6 +183,11 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: get, Pattern: "/projects/{project}/audit", Action: "audit.list", Handler: c.audit},
 		{Method: get, Pattern: "/projects/{project}/audit.csv", Action: "audit.list", Handler: c.auditCSV},
 		{Method: get, Pattern: "/approvals", Action: "user.me", Handler: c.inbox},
+		{Method: get, Pattern: "/approvals/list", Action: "user.me", Handler: c.inboxList},
+		{Method: get, Pattern: "/counts", Action: "user.me", Handler: c.headerCounts},
+		{Method: get, Pattern: "/notifications", Action: "notification.mine", Handler: c.notifications},
+		{Method: get, Pattern: "/notifications/list", Action: "notification.mine", Handler: c.notificationsList},
+		{Method: post, Pattern: "/notifications/read", Action: "notification.read", Handler: c.markRead},
 		{Method: get, Pattern: "/tokens", Action: "token.list", Handler: c.tokens},
 		{Method: get, Pattern: "/admin/users", Action: "user.list", Handler: c.users},
 		{Method: get, Pattern: "/clusters", Action: "cluster.list", Handler: c.clusters},
@@ -255,6 +260,10 @@ type view struct {
 	FeedFrom int64
 	// Inbox is how many approval requests wait on the user.
 	Inbox int
+	// Unread is how many notifications the user has not read.
+	Unread int
+	// Self is the page's own URL: what a live section of it re-reads (data-fragment).
+	Self string
 }
 
 type flash struct{ Kind, Text string }
@@ -268,6 +277,9 @@ func setFlash(w http.ResponseWriter, kind, text string) {
 }
 
 func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
+	if r.Header.Get("X-Fluxbridge-Fragment") != "" {
+		return nil // a live update re-reading the page: the flash is for the next page the person opens
+	}
 	ck, err := r.Cookie(flashCookie)
 	if err != nil {
 		return nil
@@ -297,7 +309,7 @@ func securityHeaders(w http.ResponseWriter) {
 // render executes page's layout into a buffer first, so that a template error becomes a 500
 // and never half a page.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	v := view{User: auth.FromContext(r.Context()), Data: data, Flash: takeFlash(w, r), FeedFrom: -1}
+	v := view{User: auth.FromContext(r.Context()), Data: data, Flash: takeFlash(w, r), FeedFrom: -1, Self: r.URL.RequestURI()}
 	if seq, ok := r.Context().Value(feedKey{}).(int64); ok {
 		v.FeedFrom = seq
 	}
@@ -305,13 +317,31 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 		v.Project = sc.Project
 	}
 	if v.User != nil {
-		if items, err := c.core.ApprovalInbox(r.Context(), v.User); err == nil {
-			v.Inbox = len(items)
-		} else {
-			hlog.FromRequest(r).Warn().Err(err).Msg("count approvals waiting")
-		}
+		v.Inbox, v.Unread = c.counts(r)
 	}
 	c.execute(w, r, status, page, "layout", v)
+}
+
+// counts are the header's: approval requests waiting on the user, unread notifications.
+func (c *Console) counts(r *http.Request) (inbox, unread int) {
+	p := auth.FromContext(r.Context())
+	if items, err := c.core.ApprovalInbox(r.Context(), p); err == nil {
+		inbox = len(items)
+	} else {
+		hlog.FromRequest(r).Warn().Err(err).Msg("count approvals waiting")
+	}
+	unread, err := c.core.UnreadNotifications(r.Context(), p)
+	if err != nil {
+		hlog.FromRequest(r).Warn().Err(err).Msg("count unread notifications")
+	}
+	return inbox, unread
+}
+
+// headerCounts is the header's counts alone: what a new approval or notification refreshes.
+func (c *Console) headerCounts(w http.ResponseWriter, r *http.Request) {
+	v := view{User: auth.FromContext(r.Context())}
+	v.Inbox, v.Unread = c.counts(r)
+	c.fragment(w, r, "notifications", "counts", v)
 }
 
 // fragment renders one named template of page alone: what a live update swaps in.

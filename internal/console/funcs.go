@@ -35,6 +35,7 @@ func (c *Console) funcs() template.FuncMap {
 		"sync":        SyncBadge,
 		"approval":    ApprovalBadge,
 		"deploybadge": DeploymentBadge,
+		"severity":    SeverityBadge,
 		"has":         slices.Contains[[]string, string],
 		"reposync":    repoSyncBadge,
 		"lockbadge": func(rb *store.Rollback) Badge {

@@ -99,3 +99,14 @@ func DeploymentBadge(status string) Badge {
 
 // methodLabels say where a deployment came from.
 var methodLabels = map[string]string{"manual": "manual", "gitops-ui": "console", "gitops-git": "Git push"}
+
+// SeverityBadge maps a notification's severity onto the vocabulary.
+func SeverityBadge(severity string) Badge {
+	switch severity {
+	case "error":
+		return Badge{Label: "Error", Class: "failed", Icon: "failed"}
+	case "warning":
+		return Badge{Label: "Warning", Class: "waiting", Icon: "waiting"}
+	}
+	return Badge{Label: "Info", Class: "info", Icon: "new"}
+}

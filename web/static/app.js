@@ -30,16 +30,23 @@
     const url = el.getAttribute("data-fragment");
     if (!url || pending.has(url)) return;
     pending.set(url, setTimeout(function () {
-      fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin" }).then(function (r) {
+      fetch(url, { headers: { Accept: "text/html", "X-Fluxbridge-Fragment": "1" }, credentials: "same-origin" }).then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.text();
       }).then(function (html) {
         pending.delete(url);
         const cur = el.id ? document.getElementById(el.id) : el;
         if (!cur) return;
-        const tpl = document.createElement("template");
-        tpl.innerHTML = html.trim();
-        const next = tpl.content.firstElementChild;
+        let next;
+        if (/^\s*<!doctype/i.test(html)) {
+          // A whole page (data-fragment names the page itself): take this element out of it.
+          next = cur.id ? new DOMParser().parseFromString(html, "text/html").getElementById(cur.id) : null;
+          if (next) next = document.importNode(next, true);
+        } else {
+          const tpl = document.createElement("template");
+          tpl.innerHTML = html.trim();
+          next = tpl.content.firstElementChild;
+        }
         if (!next) return;
         const hadFocus = cur.contains(document.activeElement) ? document.activeElement : null;
         const same = norm(cur) === norm(next);
@@ -76,12 +83,14 @@
   }
 
   // ---- the change feed --------------------------------------------------------------------
+  // connect follows the project's change feed, or with no project the user's own (their
+  // notifications and approval requests across projects).
   function connect(project) {
     if (!window.EventSource) return;
     const conn = document.getElementById("conn");
     let shown = null;
     const from = document.body.getAttribute("data-feed-from");
-    const es = new EventSource("/api/v1/projects/" + encodeURIComponent(project) + "/events/stream" +
+    const es = new EventSource((project ? "/api/v1/projects/" + encodeURIComponent(project) + "/events/stream" : "/api/v1/events/stream") +
       (from ? "?last_event_id=" + encodeURIComponent(from) : ""));
     es.onopen = function () { clearTimeout(shown); if (conn) conn.hidden = true; document.body.dataset.live = "open"; };
     es.onerror = function () {
@@ -89,7 +98,7 @@
       clearTimeout(shown);
       shown = setTimeout(function () { if (conn) { conn.textContent = "Reconnecting…"; conn.hidden = false; } }, 300);
     };
-    ["resource", "deployment", "reconcile", "approval", "notification"].forEach(function (kind) {
+    ["resource", "deployment", "reconcile", "approval", "notification", "audit"].forEach(function (kind) {
       es.addEventListener(kind, function (msg) {
         let ev;
         try { ev = JSON.parse(msg.data); } catch (e) { return; }
@@ -221,7 +230,6 @@
     });
     const show = document.getElementById("show-pending");
     if (show) show.addEventListener("click", function () { while (queued.length) insert(queued.shift()); showQueued(); });
-    const project = document.body.getAttribute("data-project");
-    if (project) connect(project);
+    if (document.body.hasAttribute("data-feed-from")) connect(document.body.getAttribute("data-project"));
   });
 })();
