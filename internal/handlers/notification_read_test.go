@@ -17,9 +17,9 @@ import (
 func TestNotificationReadState(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
-	alice, aliceTok := b.user(t, "alice", "maintainer")
-	_, bobTok := b.user(t, "bob", "viewer")
-	outsider, outsiderTok := b.user(t, "carol", "")
+	alice, aliceTok := b.user(t, "amy", "maintainer")
+	_, bobTok := b.user(t, "bo", "viewer")
+	outsider, outsiderTok := b.user(t, "cy", "")
 	other, err := b.st.CreateProject(ctx, b.pool, store.Project{Slug: "other", Name: "Other"})
 	require.NoError(t, err)
 
