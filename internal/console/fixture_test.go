@@ -199,3 +199,21 @@ func startGitServer(t testing.TB) (url string, ca []byte) {
 	gittest.CLI(t, work, "push", "-q", filepath.Join(gs.Root(), "fleet.git"), "main")
 	return gs.HTTPAddress() + "/fleet.git", cert
 }
+
+// startSSHGitServer serves a fleet repository over SSH, accepting one client key, and returns
+// its URL, the credentials for it (identity, known_hosts) and the server.
+func startSSHGitServer(t testing.TB) (string, map[string][]byte, *gittestserver.GitServer) {
+	t.Helper()
+	gs, err := gittestserver.NewTempGitServer()
+	require.NoError(t, err)
+	gs.AutoCreate().Auth(gitUser, gitPass).KeyDir(t.TempDir())
+	creds := gittest.StartSSH(t, gs)
+	work := t.TempDir()
+	gittest.CLI(t, work, "init", "-q", "-b", "main")
+	require.NoError(t, os.WriteFile(filepath.Join(work, "README.md"), []byte("fleet over ssh\n"), 0o644))
+	gittest.CLI(t, work, "add", "-A")
+	gittest.CLI(t, work, "commit", "-q", "-m", "initial")
+	gittest.CLI(t, gs.Root(), "init", "-q", "--bare", "-b", "main", "fleet.git")
+	gittest.CLI(t, work, "push", "-q", filepath.Join(gs.Root(), "fleet.git"), "main")
+	return gs.SSHAddress() + "/fleet.git", creds, gs
+}

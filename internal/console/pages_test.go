@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fluxbridge/fluxbridge/internal/browsertest"
+	"github.com/fluxbridge/fluxbridge/internal/gittest"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -323,6 +324,56 @@ func TestRepositoriesPage(t *testing.T) {
 	html := browsertest.Eval[string](br, `document.documentElement.outerHTML`)
 	require.NotContains(t, html, gitPass)
 	require.NotContains(t, html, "wrong-password-1")
+	br.NoJSErrors()
+}
+
+// TestRepositoriesPageSSH: a repository connected over SSH with a key and known_hosts
+// validates; known_hosts that does not hold the server's key shows the check's message, and
+// rotating to the right one makes it valid. The key never appears in the HTML.
+func TestRepositoriesPageSSH(t *testing.T) {
+	b := setup(t, true)
+	url, creds, gs := startSSHGitServer(t)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("alice", alicePassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/repositories"), chromedp.WaitVisible(chromedp.ID("connect")))
+	setValue := func(id, v string) {
+		raw, _ := json.Marshal(v)
+		browsertest.Eval[string](br, `document.getElementById("`+id+`").value = `+string(raw))
+	}
+	setValue("c-auth", "ssh")
+	setValue("c-key", string(creds["identity"]))
+	setValue("c-known", string(gittest.StrangerKnownHosts(t, gs)))
+	br.Run(
+		chromedp.SendKeys(chromedp.ID("c-name"), "sshfleet"),
+		chromedp.SendKeys(chromedp.ID("c-url"), url),
+		chromedp.Click(chromedp.ID("connect-button")),
+		chromedp.WaitVisible(chromedp.ID("repo-sshfleet")),
+	)
+	require.Contains(t, br.Text("#flash"), "Connected")
+	require.Contains(t, br.Text("#repo-sshfleet .tag"), "ssh")
+	br.Run(chromedp.Click(chromedp.ID("validate-sshfleet")), chromedp.WaitVisible(chromedp.CSS("#repo-sshfleet .validation")))
+	v := br.Text("#repo-sshfleet .validation")
+	require.Contains(t, v, "Not valid")
+	require.Contains(t, v, "known_hosts", "the check says the host key is not the one pinned")
+
+	br.Run(chromedp.Click(chromedp.CSS("#repo-sshfleet summary")))
+	id := browsertest.Eval[string](br, `document.querySelector("#repo-sshfleet form[action$='/credentials']").action.split("/").slice(-2)[0]`)
+	setValue("r"+id+"-auth", "ssh")
+	setValue("r"+id+"-key", string(creds["identity"]))
+	setValue("r"+id+"-known", string(creds["known_hosts"]))
+	br.Run(chromedp.Click(chromedp.ID("rotate-sshfleet")))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Rotated")`, 15*time.Second)
+	br.Run(chromedp.Click(chromedp.ID("validate-sshfleet")), chromedp.WaitVisible(chromedp.CSS("#repo-sshfleet .validation")))
+	require.Contains(t, br.Text("#repo-sshfleet .validation"), "Valid: deploys can push")
+	br.Page("repositories-ssh")
+	html := browsertest.Eval[string](br, `document.documentElement.outerHTML`)
+	require.NotContains(t, html, "PRIVATE KEY")
+	key := strings.Split(strings.TrimSpace(string(creds["identity"])), "\n")
+	require.NotContains(t, html, key[len(key)/2], "no line of the key is on the page")
+	var rows int
+	require.NoError(t, b.st.Pool().QueryRow(context.Background(),
+		`SELECT count(*) FROM repositories WHERE row_to_json(repositories)::text LIKE '%PRIVATE KEY%'`).Scan(&rows))
+	require.Zero(t, rows, "the key is in the secret store, not the row")
 	br.NoJSErrors()
 }
 
