@@ -176,6 +176,7 @@ func (c *Console) routes() []handlers.PageRoute {
 		{Method: get, Pattern: "/projects/{project}/deployments/list", Action: "deployment.list", Handler: c.deploymentsList},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}", Action: "deployment.get", Handler: c.deployment},
 		{Method: get, Pattern: "/projects/{project}/deployments/{id}/progress", Action: "deployment.get", Handler: c.deploymentProgress},
+		{Method: get, Pattern: "/projects/{project}/deployments/{id}/diff", Action: "deployment.get", Handler: c.deploymentDiff},
 		{Method: get, Pattern: "/projects/{project}/members", Action: "member.list", Handler: c.members},
 		{Method: post, Pattern: "/projects/{project}/members", Action: "member.set", Handler: c.setMember},
 		{Method: post, Pattern: "/projects/{project}/members/{user}/role", Action: "member.set", Handler: c.setMember},

@@ -46,6 +46,11 @@ func TestDeployFormToPushed(t *testing.T) {
 	br.WaitFor(`["pushed","applied","rolling_out","succeeded"].includes(document.querySelector("#progress-state").dataset.state)`, 60*time.Second)
 	require.Equal(t, 7, browsertest.Eval[int](br, `window.__marker`), "no reload")
 	require.Regexp(t, `[0-9a-f]{7}`, br.Text("#progress .sha"))
+	// The commit's diff follows the push without a reload: the files it added, the new image.
+	br.WaitFor(`document.querySelector("#commit-diff").textContent.includes("added")`, 30*time.Second)
+	require.Contains(t, br.Text("#commit-diff pre.diff"), "+kind: Deployment")
+	require.Contains(t, br.Text("#commit-diff pre.diff"), "ghcr.io/acme/shop:1.4.2")
+	require.Regexp(t, `added\s+clusters/\S*shop`, br.Text("#commit-diff ul.files"))
 	br.Page("deployment-pushed")
 	br.Run(chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("deployment-audit")))
 	require.Contains(t, br.Text("#deployment-audit"), "deployment.create", "the deployment's audit rows")

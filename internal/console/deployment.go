@@ -212,3 +212,39 @@ func (c *Console) deploymentProgress(w http.ResponseWriter, r *http.Request) {
 		c.fragment(w, r, "deployment", "progress", pg)
 	}
 }
+
+// diffPage is the commit-diff section of a deployment's page. Loaded is false until it has
+// been read (the page asks for it right after it opens, and again when the deployment changes
+// while it is not pushed yet).
+type diffPage struct {
+	Slug    string
+	ID      int64
+	Loaded  bool
+	Poll    bool   // ask for it as soon as the page opens
+	Waiting string // why there is no diff yet
+	Err     string // why it could not be read
+	Diff    *handlers.DeploymentDiff
+	Lines   []diffLine
+}
+
+// deploymentDiff renders what the deployment's commit changed, read from Git.
+func (c *Console) deploymentDiff(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	pg := diffPage{Slug: handlers.ScopeOf(r).Project.Slug, ID: id, Loaded: true}
+	d, err := c.core.DeploymentDiff(r, id)
+	switch fl := c.core.Failure(r, err); {
+	case err == nil:
+		pg.Diff, pg.Lines = d, diffLines(d.Diff)
+	case fl.Status == http.StatusNotFound || fl.Status == http.StatusForbidden:
+		c.Fail(w, r, fl)
+		return
+	case fl.Field == "commit_sha" && strings.Contains(fl.Msg, "not been pushed"):
+		pg.Loaded, pg.Waiting = false, "The commit's changes show here once it is pushed."
+	default:
+		pg.Err = fl.Msg
+	}
+	c.fragment(w, r, "deployment", "commit_diff", pg)
+}

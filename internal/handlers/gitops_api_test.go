@@ -75,6 +75,21 @@ func TestDeployFromTheAPI(t *testing.T) {
 		b.git(t, "log", "-1", "--format=%(trailers:only,unfold)"))
 	require.Equal(t, "clusters/production/api/deployment.yaml", b.git(t, "diff", "--name-only", "main~1", "main"))
 	require.Equal(t, "Alice Example <alice@example.com>", d2["commit_author"])
+	// The deployment's commit diff is that commit's, as git shows it.
+	status, diff := b.call(t, http.MethodGet, fmt.Sprintf("/deployments/%d/diff", id2), nil)
+	require.Equal(t, http.StatusOK, status, "%v", diff)
+	require.Equal(t, d2["commit_sha"], diff["sha"])
+	require.Equal(t, b.git(t, "rev-parse", "main~1"), diff["parent"])
+	require.Equal(t, []any{map[string]any{"path": "clusters/production/api/deployment.yaml", "action": "modified"}}, diff["files"])
+	require.Contains(t, diff["diff"], "-        image: ghcr.io/acme/api:1.4.2\n+        image: ghcr.io/acme/api:1.4.3\n")
+	manual, err := b.st.CreateDeployment(context.Background(), b.pool, store.NewDeployment{ProjectID: b.seed.Project.ID,
+		EnvironmentID: b.seed.Env.ID, Method: store.MethodManual, Status: store.DeploySucceeded})
+	require.NoError(t, err)
+	status, diff = b.call(t, http.MethodGet, fmt.Sprintf("/deployments/%d/diff", manual.ID), nil)
+	require.Equal(t, http.StatusConflict, status, "%v", diff)
+	require.Contains(t, diff["error"], "made no commit")
+	status, _ = b.call(t, http.MethodGet, "/deployments/987654/diff", nil)
+	require.Equal(t, http.StatusNotFound, status)
 	require.True(t, strings.HasPrefix(d2["commit_message"].(string), "deploy api to production: image 1.4.2 → 1.4.3"))
 
 	// Flux applies the head: both deployments succeed (the first through ancestry).

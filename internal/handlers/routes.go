@@ -78,6 +78,7 @@ func (h *Handler) apiRoutes() []apiRoute {
 		{get, "/projects/{project}/resources/{id}", "resource.get", h.getResourceDetail},
 		{get, "/projects/{project}/deployments", "deployment.list", h.listDeployments},
 		{get, "/projects/{project}/deployments/{id}", "deployment.get", h.getDeployment},
+		{get, "/projects/{project}/deployments/{id}/diff", "deployment.get", h.getDeploymentDiff},
 		{get, "/projects/{project}/audit", "audit.list", h.listAudit},
 		{get, "/projects/{project}/notifications", "notification.list", h.listNotifications},
 		{get, "/notifications", "notification.mine", h.listMyNotifications},
