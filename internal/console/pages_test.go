@@ -478,6 +478,42 @@ func TestAdminUsers(t *testing.T) {
 	nora.SignIn("nora", "nora-console-pw-1")
 	require.Contains(t, nora.Text(".who"), "nora")
 
+	// The admin issues nora a token from her row: shown once, it acts as nora; then revokes it.
+	br.Run(chromedp.Navigate(b.srv.URL+"/admin/users"), chromedp.WaitVisible(chromedp.ID("user-nora")))
+	br.Run(chromedp.Click(chromedp.CSS(`#user-nora a[href$="/tokens"]`)), chromedp.WaitVisible(chromedp.ID("new-token")))
+	require.Contains(t, br.Text("h1"), "API tokens of nora")
+	br.Run(chromedp.SendKeys(chromedp.ID("t-name"), "nora ci"), chromedp.Click(chromedp.ID("create-token")), chromedp.WaitVisible(chromedp.ID("created-token")))
+	tok := browsertest.Eval[string](br, `document.querySelector("#token-value").value`)
+	br.CheckHTML()
+	br.Page("user-tokens")
+	me := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, b.srv.URL+"/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var body struct {
+			User struct {
+				Username string `json:"username"`
+			} `json:"user"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body.User.Username
+	}
+	status, who := me()
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "nora", who)
+	br.Run(chromedp.Navigate(b.srv.URL+"/admin/users/nora/tokens"), chromedp.WaitVisible(chromedp.ID("tokens")))
+	require.NotContains(t, browsertest.Eval[string](br, `document.documentElement.outerHTML`), tok, "shown once only")
+	br.Run(chromedp.Click(chromedp.CSS(`#tokens form button`)))
+	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Revoked")`, 15*time.Second)
+	require.Equal(t, "/admin/users/nora/tokens", browsertest.Eval[string](br, `location.pathname`))
+	status, _ = me()
+	require.Equal(t, http.StatusUnauthorized, status)
+	var audited string
+	require.NoError(t, b.st.Pool().QueryRow(ctx, `SELECT string_agg(actor_name || ': ' || message, '; ' ORDER BY id) FROM audit_logs WHERE target_type = 'api_token'`).Scan(&audited))
+	require.Equal(t, "root: created API token nora ci for nora; root: revoked API token nora ci of nora", audited)
+
 	br.Run(chromedp.Navigate(b.srv.URL+"/admin/users"), chromedp.WaitVisible(chromedp.ID("user-nora")))
 	br.Run(chromedp.Click(chromedp.CSS(`#user-nora form[action$="/disable"] button`)))
 	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Disabled nora")`, 15*time.Second)
@@ -489,6 +525,7 @@ func TestAdminUsers(t *testing.T) {
 	viewer.SignIn("victor", victorPassword)
 	require.False(t, browsertest.Eval[bool](viewer, `!!document.querySelector('a[href="/admin/users"]')`))
 	require.Equal(t, 403, postStatus(viewer, "/admin/users"))
+	require.Equal(t, 403, postStatus(viewer, "/admin/users/victor/tokens"))
 	for _, x := range []*browsertest.Browser{br, nora, viewer} {
 		x.NoJSErrors()
 	}

@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
@@ -9,6 +10,10 @@ import (
 )
 
 type tokensPage struct {
+	// Owner is the person whose tokens an admin manages at /admin/users/{user}/tokens; "" on
+	// one's own /tokens. Base is the page's path.
+	Owner   string
+	Base    string
 	Tokens  []store.APIToken
 	Created *handlers.CreatedToken // shown once, on the page that created it
 	Error   *handlers.Failure
@@ -27,6 +32,7 @@ func (c *Console) showTokens(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	p.Tokens = items
+	p.Owner, p.Base = tokensBase(r)
 	c.render(w, r, status, "tokens", p)
 }
 
@@ -56,9 +62,20 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := c.core.RevokeToken(r, id)
 	if err != nil {
-		c.back(w, r, "/tokens", err)
+		_, base := tokensBase(r)
+		c.back(w, r, base, err)
 		return
 	}
+	_, base := tokensBase(r)
 	setFlash(w, "ok", "Revoked token "+t.Name+": it no longer works.")
-	redirect(w, r, "/tokens")
+	redirect(w, r, base)
+}
+
+// tokensBase is whose tokens the request is about (the {user} an admin opened, "" for one's
+// own) and the path of their page.
+func tokensBase(r *http.Request) (owner, base string) {
+	if sc := handlers.ScopeOf(r); sc != nil && sc.User != nil {
+		return sc.User.Username, "/admin/users/" + url.PathEscape(sc.User.Username) + "/tokens"
+	}
+	return "", "/tokens"
 }
