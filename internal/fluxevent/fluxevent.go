@@ -13,6 +13,7 @@ import (
 	"time"
 
 	eventv1 "github.com/fluxcd/pkg/apis/event/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Event is a decoded Flux event with its metadata normalised: group-prefixed keys such as
@@ -44,6 +45,9 @@ func Decode(body []byte) (*Event, error) {
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the event object", ErrMalformed)
+	}
+	if err := ev.checkText(); err != nil {
+		return nil, err
 	}
 	ev.Metadata = NormalizeMetadata(ev.Metadata)
 	if err := ev.validate(); err != nil {
@@ -88,6 +92,50 @@ func (ev *Event) validate() error {
 		return &FieldError{"message", "longer than 39000 characters"}
 	case ev.ReportingController == "":
 		return &FieldError{"reportingController", "required"}
+	}
+	return nil
+}
+
+// checkText refuses a NUL character in any string of the event: Postgres text cannot hold one,
+// so storing it would fail (a 500 Flux retries, then drops); it is a 400 naming the field.
+// encoding/json has already replaced invalid UTF-8 with U+FFFD.
+func (ev *Event) checkText() error {
+	nul := func(field, v string) error {
+		if strings.IndexByte(v, 0) >= 0 {
+			return &FieldError{field, "contains a NUL character (\\u0000), which cannot be stored"}
+		}
+		return nil
+	}
+	ref := func(prefix string, o corev1.ObjectReference) error {
+		for _, f := range [][2]string{{"kind", o.Kind}, {"name", o.Name}, {"namespace", o.Namespace},
+			{"apiVersion", o.APIVersion}, {"uid", string(o.UID)}, {"resourceVersion", o.ResourceVersion}, {"fieldPath", o.FieldPath}} {
+			if err := nul(prefix+"."+f[0], f[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := ref("involvedObject", ev.InvolvedObject); err != nil {
+		return err
+	}
+	if ev.RelatedObject != nil {
+		if err := ref("relatedObject", *ev.RelatedObject); err != nil {
+			return err
+		}
+	}
+	for _, f := range [][2]string{{"severity", ev.Severity}, {"message", ev.Message}, {"reason", ev.Reason},
+		{"action", ev.Action}, {"reportingController", ev.ReportingController}, {"reportingInstance", ev.ReportingInstance}} {
+		if err := nul(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	for k, v := range ev.Metadata {
+		if strings.IndexByte(k, 0) >= 0 {
+			return &FieldError{"metadata", fmt.Sprintf("key %q contains a NUL character, which cannot be stored", k)}
+		}
+		if err := nul("metadata."+k, v); err != nil {
+			return err
+		}
 	}
 	return nil
 }

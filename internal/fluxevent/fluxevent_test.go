@@ -1,7 +1,9 @@
 package fluxevent_test
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -70,6 +72,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"no reason", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"reason": nil}), "reason"},
 		{"no message", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"message": nil}), "message"},
 		{"no controller", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"reportingController": nil}), "reportingController"},
+		{"NUL in message", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"message": "applied\x00"}), "message"},
+		{"NUL in name", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"involvedObject.name": "a\x00b"}), "involvedObject.name"},
+		{"NUL in metadata", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"metadata.revision": "main@sha1:\x00"}), "metadata.revision"},
+		{"NUL in instance", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"reportingInstance": "\x00"}), "reportingInstance"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,7 +162,19 @@ func FuzzDecode(f *testing.F) {
 		if ev.Fingerprint("c") != ev.Fingerprint("c") {
 			t.Fatal("fingerprint is not stable")
 		}
+		if strings.ContainsRune(string(mustJSON(t, ev)), 0) || strings.Contains(string(mustJSON(t, ev)), `\u0000`) {
+			t.Fatalf("accepted an event with a NUL character, which Postgres cannot store: %q", body)
+		}
 		_ = ev.Status()
 		_ = ev.CommitSHA()
 	})
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

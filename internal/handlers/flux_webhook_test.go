@@ -113,6 +113,8 @@ func TestWebhookBadInput(t *testing.T) {
 		{"missing timestamp", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"timestamp": nil}), "timestamp", "required"},
 		{"bad timestamp", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"timestamp": "yesterday"}), "", "malformed event JSON"},
 		{"bad severity", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"severity": "fatal"}), "severity", "not one of"},
+		{"NUL in message", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"message": "ok\x00"}), "message", "NUL character"},
+		{"NUL in metadata", fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"metadata.revision": "\x00"}), "metadata.revision", "NUL character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
