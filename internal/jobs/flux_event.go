@@ -58,6 +58,13 @@ func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs
 		if row.ProcessedAt != nil {
 			return nil
 		}
+		// A sender whose clock runs ahead (or an event dated 2099) must not freeze the status:
+		// past the skew window the event is ordered by its arrival. flux_events keeps its date.
+		if at, clamped := store.ClampFuture(row.EventTime, row.ReceivedAt); clamped {
+			zerolog.Ctx(ctx).Warn().Int64("event_id", row.ID).Str("cluster", row.Cluster).Time("event_time", row.EventTime).
+				Time("received_at", row.ReceivedAt).Msg("flux event dated ahead of its arrival: ordered by arrival (check the cluster's clock)")
+			row.EventTime = at
+		}
 		if err := w.process(ctx, tx, row); err != nil {
 			return fmt.Errorf("process flux event %d: %w", row.ID, err)
 		}

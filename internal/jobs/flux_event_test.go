@@ -265,6 +265,38 @@ func TestSameSecondProgressingAfterOutcome(t *testing.T) {
 	require.Equal(t, "reconciling", b.resource(t, b.seed.Kustomization.ID).Status)
 }
 
+// TestFutureDatedEventDoesNotFreezeStatus: an event from a cluster whose clock runs far ahead
+// (here dated 2099) is ordered by its arrival, so the next correctly dated event still moves the
+// status; flux_events keeps the date it was sent with. A time that far ahead stored before the
+// clamp existed never freezes a row or a repository either.
+func TestFutureDatedEventDoesNotFreezeStatus(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	future := b.deliver(t, fluxeventtest.Edit(t, fluxeventtest.KustomizationBuildFailed, map[string]any{"timestamp": "2099-01-01T00:00:00Z"}))
+	k := b.resource(t, b.seed.Kustomization.ID)
+	require.Equal(t, "failed", k.Status)
+	require.WithinDuration(t, time.Now(), *k.StatusObservedAt, time.Minute, "ordered by arrival")
+	var sent time.Time
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT event_time FROM flux_events WHERE id = $1`, future).Scan(&sent))
+	require.Equal(t, 2099, sent.Year(), "the event keeps its own date")
+
+	now := time.Now().UTC().Add(2 * time.Second).Format(time.RFC3339)
+	b.deliver(t, fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"timestamp": now}))
+	require.Equal(t, "ready", b.resource(t, b.seed.Kustomization.ID).Status, "a correctly dated later event wins")
+
+	// Rows frozen before the clamp: a stored 2099 is older than any observation.
+	_, err := b.pool.Exec(ctx, `UPDATE gitops_resources SET status_observed_at = '2099-01-01' WHERE id = $1`, b.seed.Kustomization.ID)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `UPDATE repositories SET last_synced_at = '2099-01-01' WHERE id = $1`, b.seed.Repo.ID)
+	require.NoError(t, err)
+	b.deliver(t, fluxeventtest.Body(t, fluxeventtest.KustomizationBuildFailed))
+	require.Equal(t, "failed", b.resource(t, b.seed.Kustomization.ID).Status)
+	b.deliver(t, fluxeventtest.Body(t, fluxeventtest.GitRepositoryAuthFailed))
+	repo, err := b.st.RepositoryByID(ctx, b.pool, b.seed.Repo.ID)
+	require.NoError(t, err)
+	require.Equal(t, store.SyncFailed, repo.FluxSyncStatus)
+}
+
 func TestSourceEventsUpdateRepositorySync(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()

@@ -172,6 +172,20 @@ type StatusUpdate struct {
 	UID        string
 }
 
+// MaxClockSkew is how far ahead of its arrival an observation's own timestamp may be. Beyond it
+// the sender's clock is wrong: callers order the observation by its arrival instead
+// (ClampFuture), and a stored time that far ahead is treated as older than any observation.
+const MaxClockSkew = 2 * time.Minute
+
+// ClampFuture returns at, or arrived when at is more than MaxClockSkew after it; clamped says
+// which.
+func ClampFuture(at, arrived time.Time) (t time.Time, clamped bool) {
+	if at.After(arrived.Add(MaxClockSkew)) {
+		return arrived, true
+	}
+	return at, false
+}
+
 // ApplyResourceStatus records an observation unless a newer one is already stored (events can
 // arrive out of order); within the same second an outcome wins over "reconciling". It reports
 // whether the row changed.
@@ -190,8 +204,11 @@ func (s *Store) ApplyResourceStatus(ctx context.Context, db DBTX, id int64, u St
 		WHERE id = $1 AND (status_observed_at IS NULL OR status_observed_at < $6
 			-- Flux timestamps have one-second resolution: within the same second, "reconciling"
 			-- never overrides an outcome (its Progressing event precedes the outcome).
-			OR (status_observed_at = $6 AND $2 <> 'reconciling'))`,
-		id, u.Status, u.Reason, u.Message, u.Revision, u.ObservedAt, u.UID)
+			OR (status_observed_at = $6 AND $2 <> 'reconciling')
+			-- A stored time beyond the clock skew window (a sender's clock ahead, before such
+			-- times were clamped) never freezes the row.
+			OR status_observed_at > now() + $8::interval)`,
+		id, u.Status, u.Reason, u.Message, u.Revision, u.ObservedAt, u.UID, MaxClockSkew)
 	if err != nil {
 		return false, fmt.Errorf("update status of gitops resource %d: %w", id, err)
 	}

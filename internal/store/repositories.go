@@ -95,8 +95,9 @@ func (s *Store) ApplyRepositorySync(ctx context.Context, db DBTX, id int64, stat
 			last_synced_at       = CASE WHEN $2 = 'synced' THEN $5 ELSE last_synced_at END,
 			updated_at           = now()
 		WHERE id = $1 AND (last_synced_at IS NULL OR last_synced_at < $5
-			OR (last_synced_at = $5 AND $2 <> 'syncing'))`,
-		id, status, message, revision, at)
+			OR (last_synced_at = $5 AND $2 <> 'syncing')
+			OR last_synced_at > now() + $6::interval)`,
+		id, status, message, revision, at, MaxClockSkew)
 	if err != nil {
 		return false, fmt.Errorf("update sync status of repository %d: %w", id, err)
 	}
