@@ -85,7 +85,7 @@ func migrate(ctx context.Context) error {
 		defer srv.Stop()
 		url = srv.URL("")
 	}
-	pool, err := store.Open(ctx, url)
+	pool, err := store.Open(ctx, url, 0)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,8 @@ func run(ctx context.Context, getenv func(string) string) error {
 		Workers:      workers,
 		PeriodicJobs: jobs.PeriodicJobs(),
 		Middleware:   jobs.Middleware(log, m),
+		// A job whose worker died is retried minutes after its timeout, not River's hour later.
+		RescueStuckJobsAfter: jobs.RescueStuckJobsAfter,
 	})
 	if err != nil {
 		return fmt.Errorf("river client: %w", err)

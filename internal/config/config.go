@@ -29,6 +29,9 @@ const (
 	DefaultGitBotName      = "fluxbridge"
 	DefaultGitBotEmail     = "bot@fluxbridge.local"
 	DefaultGitTimeout      = 2 * time.Minute
+	// DefaultReceiverConns is the receiver's pool: each webhook or API request holds one
+	// connection for its transaction, and each open event stream none (one LISTEN serves all).
+	DefaultReceiverConns = 25
 	// DefaultSecretsNamespace holds the Secrets of the Kubernetes secret store.
 	DefaultSecretsNamespace = "fluxbridge"
 	minTokenLen             = 16 // bytes; shorter webhook tokens are guessable
@@ -42,6 +45,10 @@ type Config struct {
 	MetricsAddr string `json:"metricsAddr"`
 	// DatabaseURL is the Postgres connection string (a secret: it may hold a password).
 	DatabaseURL string `json:"databaseURL"`
+	// DatabaseMaxConns caps the process's database pool; 0 (default) sizes it for the process:
+	// the worker one connection per River worker plus River's own, the receiver
+	// DefaultReceiverConns. A pool_max_conns in DatabaseURL wins. Env: DATABASE_MAX_CONNS.
+	DatabaseMaxConns int `json:"databaseMaxConns,omitempty"`
 	// LogFormat is "json" (default) or "console".
 	LogFormat string `json:"logFormat"`
 	// LogLevel is a zerolog level name; default "info".
@@ -206,6 +213,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			return fmt.Errorf("SECURE_COOKIES=%q: want true or false", v)
 		}
 		c.SecureCookies = &b
+	}
+	if v := getenv("DATABASE_MAX_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("DATABASE_MAX_CONNS=%q: want a number of connections from 1 to 1000", v)
+		}
+		c.DatabaseMaxConns = n
 	}
 	if v := getenv("MIGRATE_ON_START"); v != "" {
 		b, err := strconv.ParseBool(v)

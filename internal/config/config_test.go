@@ -76,6 +76,7 @@ func TestLoadErrors(t *testing.T) {
 			map[string]string{"DATABASE_URL": "postgres://x"}, []string{"not both"}},
 		{"bad bool", "", map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "maybe"}, []string{"MIGRATE_ON_START"}},
 		{"bad duration", "", map[string]string{"DATABASE_URL": "postgres://x", "SHUTDOWN_TIMEOUT": "soon"}, []string{"SHUTDOWN_TIMEOUT"}},
+		{"bad pool size", "", map[string]string{"DATABASE_URL": "postgres://x", "DATABASE_MAX_CONNS": "0"}, []string{"DATABASE_MAX_CONNS", "1 to 1000"}},
 		{"bad log format", "", map[string]string{"DATABASE_URL": "postgres://x", "LOG_FORMAT": "xml"}, []string{"logFormat"}},
 		{"missing secret file", "", map[string]string{"DATABASE_URL_FILE": "/nonexistent/db"}, []string{"DATABASE_URL_FILE"}},
 		{"relative receiver URL", "clusters:\n  - {name: a, webhookToken: aaaaaaaaaaaaaaaaaaaa, receiverURL: fluxbridge:8080}\n",

@@ -33,6 +33,29 @@ const (
 // repositories run side by side.
 const GitWorkers = 4
 
+// MaxJobTimeout is the longest Timeout of any worker (a push or a rollback). River rescues a
+// job still marked running after RescueStuckJobsAfter — a worker that died mid-job — so that
+// must exceed every timeout, or a live job would run twice (TestJobTimeoutsBelowRescue).
+const MaxJobTimeout = 10 * time.Minute
+
+// RescueStuckJobsAfter is when River retries a job whose worker vanished: soon after the
+// longest timeout, instead of River's default hour, so a crash delays a deploy by minutes.
+const RescueStuckJobsAfter = MaxJobTimeout + 2*time.Minute
+
+// riverConns are the connections River takes besides its workers' (the leader, the notifier's
+// LISTEN, the producers' fetches and the maintenance services), and the watch's syncers.
+const riverConns = 8
+
+// PoolSize is the database pool a worker process needs so that no running job waits for a
+// connection: one per River worker across the queues, plus River's own.
+func PoolSize() int {
+	n := riverConns
+	for _, q := range Queues() {
+		n += q.MaxWorkers
+	}
+	return n
+}
+
 // Queues returns the queue configuration of a worker process.
 func Queues() map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{

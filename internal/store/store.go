@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,11 +35,16 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // Pool returns the underlying pool, for queries outside a transaction and for River.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Open connects a pool to url and checks that the server answers.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// Open connects a pool to url and checks that the server answers. maxConns > 0 sizes the pool
+// unless url sets pool_max_conns itself (pgx's default, max(4, CPUs), is far below what a
+// worker's concurrent jobs hold).
+func Open(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if maxConns > 0 && !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = int32(min(maxConns, 1000))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/config"
 	"github.com/fluxbridge/fluxbridge/internal/fluxscheme"
 	"github.com/fluxbridge/fluxbridge/internal/gitops"
+	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
 	"github.com/fluxbridge/fluxbridge/internal/secrets"
 	"github.com/fluxbridge/fluxbridge/internal/store"
@@ -44,7 +45,7 @@ func Start(ctx context.Context, getenv func(string) string, svc string, migrate 
 	log.Info().Str("config", cfg.String()).Msg("starting")
 	// The watch's informers and the kube clients log through controller-runtime: into ours.
 	crlog.SetLogger(logr.FromSlogHandler(logging.Slog(log.With().Str("component", "controller-runtime").Logger()).Handler()))
-	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	pool, err := store.Open(ctx, cfg.DatabaseURL, PoolSize(cfg, svc))
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +56,18 @@ func Start(ctx context.Context, getenv func(string) string, svc string, migrate 
 		}
 	}
 	return &Process{Config: cfg, Log: log, Pool: pool}, nil
+}
+
+// PoolSize is the database pool of service svc: the configured cap, else the worker's River
+// workers plus River's own connections, else the receiver's default.
+func PoolSize(cfg *config.Config, svc string) int {
+	switch {
+	case cfg.DatabaseMaxConns > 0:
+		return cfg.DatabaseMaxConns
+	case svc == "worker":
+		return jobs.PoolSize()
+	}
+	return config.DefaultReceiverConns
 }
 
 // Migrate applies pending migrations and logs what it applied.
