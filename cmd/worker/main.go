@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/fluxbridge/fluxbridge/cmd/internal/boot"
+	"github.com/fluxbridge/fluxbridge/internal/config"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/logging"
 	"github.com/fluxbridge/fluxbridge/internal/metrics"
@@ -68,7 +69,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err := jobs.Register(workers, jobs.Deps{
 		Store: st, Metrics: m, IsAncestor: jobs.GitAncestor(st, git, sec),
 		Git: git, Secrets: sec, PushLocks: locks, Clusters: reg, AlertTargets: alertTargets(cfg),
-		Committer: p.Committer(),
+		Committer: p.Committer(), Retention: retention(cfg),
 	}); err != nil {
 		return fmt.Errorf("register workers: %w", err)
 	}
@@ -125,4 +126,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// retention is the configured (or default) retention of each growing table.
+func retention(cfg *config.Config) store.Retention {
+	fe, n, h, a := cfg.Retention.Durations()
+	return store.Retention{FluxEvents: fe, Notifications: n, ReconciliationHistory: h, Audit: a}
 }

@@ -49,6 +49,8 @@ type Config struct {
 	// the worker one connection per River worker plus River's own, the receiver
 	// DefaultReceiverConns. A pool_max_conns in DatabaseURL wins. Env: DATABASE_MAX_CONNS.
 	DatabaseMaxConns int `json:"databaseMaxConns,omitempty"`
+	// Retention is how long the growing tables keep their rows (the worker prunes hourly).
+	Retention Retention `json:"retention"`
 	// LogFormat is "json" (default) or "console".
 	LogFormat string `json:"logFormat"`
 	// LogLevel is a zerolog level name; default "info".
@@ -149,6 +151,33 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	d.Duration = v
 	return nil
+}
+
+// Retention is how long rows are kept: a duration, "0s" for ever; unset takes the default.
+type Retention struct {
+	FluxEvents            *Duration `json:"fluxEvents,omitempty"`            // default 30 days
+	Notifications         *Duration `json:"notifications,omitempty"`         // default 90 days
+	ReconciliationHistory *Duration `json:"reconciliationHistory,omitempty"` // default 90 days
+	Audit                 *Duration `json:"audit,omitempty"`                 // default for ever
+}
+
+// Retention defaults.
+const (
+	DefaultFluxEventRetention    = 30 * 24 * time.Hour
+	DefaultNotificationRetention = 90 * 24 * time.Hour
+	DefaultHistoryRetention      = 90 * 24 * time.Hour
+)
+
+// Durations returns the effective retention of each table, 0 meaning for ever.
+func (r Retention) Durations() (fluxEvents, notifications, history, audit time.Duration) {
+	get := func(d *Duration, def time.Duration) time.Duration {
+		if d == nil {
+			return def
+		}
+		return d.Duration
+	}
+	return get(r.FluxEvents, DefaultFluxEventRetention), get(r.Notifications, DefaultNotificationRetention),
+		get(r.ReconciliationHistory, DefaultHistoryRetention), get(r.Audit, 0)
 }
 
 // Load reads the config file named by FLUXBRIDGE_CONFIG (if set), applies environment overrides
@@ -323,6 +352,12 @@ func (c *Config) Validate() error {
 	}
 	if !strings.Contains(c.GitBotEmail, "@") {
 		errs = append(errs, fmt.Errorf("gitBotEmail %q: want an email address", c.GitBotEmail))
+	}
+	for name, d := range map[string]*Duration{"fluxEvents": c.Retention.FluxEvents, "notifications": c.Retention.Notifications,
+		"reconciliationHistory": c.Retention.ReconciliationHistory, "audit": c.Retention.Audit} {
+		if d != nil && d.Duration != 0 && d.Duration < time.Hour {
+			errs = append(errs, fmt.Errorf("retention.%s %s: want 0s (keep for ever) or at least 1h", name, d.Duration))
+		}
 	}
 	seen := map[string]bool{}
 	for i, cl := range c.Clusters {

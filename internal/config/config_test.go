@@ -76,6 +76,7 @@ func TestLoadErrors(t *testing.T) {
 			map[string]string{"DATABASE_URL": "postgres://x"}, []string{"not both"}},
 		{"bad bool", "", map[string]string{"DATABASE_URL": "postgres://x", "MIGRATE_ON_START": "maybe"}, []string{"MIGRATE_ON_START"}},
 		{"bad duration", "", map[string]string{"DATABASE_URL": "postgres://x", "SHUTDOWN_TIMEOUT": "soon"}, []string{"SHUTDOWN_TIMEOUT"}},
+		{"short retention", "retention:\n  fluxEvents: 5m\n", map[string]string{"DATABASE_URL": "postgres://x"}, []string{"retention.fluxEvents 5m0s"}},
 		{"bad pool size", "", map[string]string{"DATABASE_URL": "postgres://x", "DATABASE_MAX_CONNS": "0"}, []string{"DATABASE_MAX_CONNS", "1 to 1000"}},
 		{"bad log format", "", map[string]string{"DATABASE_URL": "postgres://x", "LOG_FORMAT": "xml"}, []string{"logFormat"}},
 		{"missing secret file", "", map[string]string{"DATABASE_URL_FILE": "/nonexistent/db"}, []string{"DATABASE_URL_FILE"}},
@@ -143,4 +144,12 @@ func TestGitSettings(t *testing.T) {
 		_, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://db/x", k: v}))
 		require.Error(t, err, k)
 	}
+}
+
+func TestRetentionDefaults(t *testing.T) {
+	fe, n, h, a := config.Retention{}.Durations()
+	require.Equal(t, []time.Duration{30 * 24 * time.Hour, 90 * 24 * time.Hour, 90 * 24 * time.Hour, 0}, []time.Duration{fe, n, h, a})
+	fe, _, _, a = config.Retention{FluxEvents: &config.Duration{}, Audit: &config.Duration{Duration: 8760 * time.Hour}}.Durations()
+	require.Zero(t, fe, "0s keeps for ever")
+	require.Equal(t, 8760*time.Hour, a)
 }

@@ -73,5 +73,7 @@ func PeriodicJobs() []*river.PeriodicJob {
 			&river.PeriodicJobOpts{RunOnStart: true}),
 		river.NewPeriodicJob(river.PeriodicInterval(FeedPruneInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return FeedPruneArgs{}, nil }, nil),
+		river.NewPeriodicJob(river.PeriodicInterval(RetentionInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil }, nil),
 	}
 }

@@ -81,6 +81,9 @@ type Deps struct {
 	// Git, Secrets and PushLocks enable the commit_push and rollback workers; without Git they
 	// are not registered (a process that only processes events). Secrets also feed the
 	// credential Secrets of GitRepositories.
+	// Retention is how long the growing tables keep rows (zero values keep them for ever).
+	Retention store.Retention
+
 	Git       *gitops.Writer
 	Secrets   secrets.Store
 	PushLocks *store.PushLocks
@@ -116,6 +119,7 @@ func Register(workers *river.Workers, d Deps) error {
 		river.AddWorkerSafely(workers, &EnvironmentConfigWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &ApprovalExpiryWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &FeedPruneWorker{Store: d.Store}),
+		river.AddWorkerSafely(workers, &RetentionWorker{Store: d.Store, Retention: d.Retention}),
 		river.AddWorkerSafely(workers, &ApplyResourceWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &DeleteResourceWorker{kubeDeps: kd}),
 		river.AddWorkerSafely(workers, &MarkResourceWorker{kubeDeps: kd}),
