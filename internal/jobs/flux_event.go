@@ -47,6 +47,11 @@ func (w *FluxEventWorker) Timeout(*river.Job[FluxEventArgs]) time.Duration { ret
 
 // Work implements river.Worker.
 func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs]) error {
+	// Git is asked before the transaction: no network call while the rows are locked.
+	var isAncestor AncestorFunc
+	if pre, err := w.Store.FluxEventByID(ctx, w.Store.Pool(), job.Args.EventID); err == nil && pre.ProcessedAt == nil {
+		isAncestor = PrefetchAncestry(ctx, w.Store, w.IsAncestor, eventRef(pre), eventOf(pre).CommitSHA())
+	}
 	return w.Store.WithTx(ctx, func(tx pgx.Tx) error {
 		row, err := w.Store.LockFluxEvent(ctx, tx, job.Args.EventID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -65,7 +70,7 @@ func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs
 				Time("received_at", row.ReceivedAt).Msg("flux event dated ahead of its arrival: ordered by arrival (check the cluster's clock)")
 			row.EventTime = at
 		}
-		if err := w.process(ctx, tx, row); err != nil {
+		if err := w.process(ctx, tx, row, isAncestor); err != nil {
 			return fmt.Errorf("process flux event %d: %w", row.ID, err)
 		}
 		return w.Store.MarkFluxEventProcessed(ctx, tx, row.ID)
@@ -83,10 +88,13 @@ func eventOf(r *store.FluxEvent) *fluxevent.Event {
 	}}
 }
 
-func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.FluxEvent) error {
+func eventRef(row *store.FluxEvent) store.ObjectRef {
+	return store.ObjectRef{Cluster: row.Cluster, Kind: row.Kind, Namespace: row.Namespace, Name: row.Name}
+}
+
+func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, isAncestor AncestorFunc) error {
 	ev := eventOf(row)
-	ref := store.ObjectRef{Cluster: row.Cluster, Kind: row.Kind, Namespace: row.Namespace, Name: row.Name}
-	res, err := w.Store.LockResourceByRef(ctx, tx, ref)
+	res, err := w.Store.LockResourceByRef(ctx, tx, eventRef(row))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		res = nil // an object fluxbridge does not manage: audited, nothing else
@@ -132,11 +140,11 @@ func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.Flu
 	if fluxevent.IsApplier(res.Kind) {
 		switch {
 		case ev.Applied():
-			if err := w.recordDeployment(ctx, tx, row, ev, res, store.DeploySucceeded); err != nil {
+			if err := w.recordDeployment(ctx, tx, isAncestor, row, ev, res, store.DeploySucceeded); err != nil {
 				return err
 			}
 		case status == fluxevent.StatusFailed && ev.Revision() != "":
-			if err := w.recordDeployment(ctx, tx, row, ev, res, store.DeployFailed); err != nil {
+			if err := w.recordDeployment(ctx, tx, isAncestor, row, ev, res, store.DeployFailed); err != nil {
 				return err
 			}
 		}
@@ -164,8 +172,8 @@ func syncStatusOf(s fluxevent.Status) string {
 
 // recordDeployment settles the deployments an applier's success or failure at a revision
 // concerns; see SettleDeployment.
-func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource, status string) error {
-	return SettleDeployment(ctx, tx, w.Store, w.IsAncestor, res, Outcome{
+func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, isAncestor AncestorFunc, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource, status string) error {
+	return SettleDeployment(ctx, tx, w.Store, isAncestor, res, Outcome{
 		Status: status, Revision: ev.Revision(), CommitSHA: ev.CommitSHA(), Message: ev.Message,
 		At: row.EventTime, Reporter: row.ReportingController, Details: map[string]any{"event_id": row.ID},
 	})
@@ -238,7 +246,7 @@ func SettleDeployment(ctx context.Context, tx pgx.Tx, st *store.Store, isAncesto
 	return auditDeployment(ctx, tx, st, res, o, d.ID, store.MethodGitopsGit)
 }
 
-// ancestorTimeout bounds one ancestry check in Git, made while the event's rows are locked.
+// ancestorTimeout bounds one ancestry check in Git (made before the event's transaction).
 const ancestorTimeout = 15 * time.Second
 
 // covers tells whether a deployment of commit deployed is included in the applied commit.

@@ -153,6 +153,10 @@ func TestUIDeploymentMatchedByAncestor(t *testing.T) {
 	var asked [][2]string
 	b.worker.IsAncestor = func(_ context.Context, repoID int64, anc, desc string) (bool, error) {
 		require.Equal(t, b.seed.Repo.ID, repoID)
+		// Git is asked before the event's transaction: the resource row is not locked now.
+		var one int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT 1 FROM gitops_resources WHERE id = $1 FOR UPDATE NOWAIT`,
+			b.seed.Kustomization.ID).Scan(&one), "the ancestry check ran while the row was locked")
 		asked = append(asked, [2]string{anc, desc})
 		return anc == "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", nil
 	}

@@ -56,6 +56,16 @@ func (s *Store) InsertFluxEvent(ctx context.Context, db DBTX, e *FluxEvent) (int
 	return ids[0], true, nil
 }
 
+// FluxEventByID reads a stored event without locking it.
+func (s *Store) FluxEventByID(ctx context.Context, db DBTX, id int64) (*FluxEvent, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM flux_events WHERE id = $1`, id)
+	e, err := collectOne[FluxEvent](rows)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("flux event %d", id))
+	}
+	return e, nil
+}
+
 // LockFluxEvent reads an event and locks its row until the transaction ends, so that two
 // workers handed the same event (River delivers at least once) process it one after the other.
 func (s *Store) LockFluxEvent(ctx context.Context, db DBTX, id int64) (*FluxEvent, error) {

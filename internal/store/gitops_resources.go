@@ -138,6 +138,19 @@ func (s *Store) LockResourceByRef(ctx context.Context, db DBTX, ref ObjectRef) (
 	return r, nil
 }
 
+// ResourceByRef reads the resource for a live object without locking it; ErrNotFound when
+// fluxbridge does not manage one.
+func (s *Store) ResourceByRef(ctx context.Context, db DBTX, ref ObjectRef) (*Resource, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT * FROM gitops_resources
+		WHERE cluster = $1 AND kind = $2 AND namespace = $3 AND name = $4`, ref.Cluster, ref.Kind, ref.Namespace, ref.Name)
+	r, err := collectOne[Resource](rows)
+	if err != nil {
+		return nil, notFound(err, ref.String())
+	}
+	return r, nil
+}
+
 // ResourceFilter narrows ListResources; zero fields match everything.
 type ResourceFilter struct {
 	ProjectID     int64

@@ -33,8 +33,15 @@ type syncer struct {
 // reason or revision changes, a revision gets one deployment however often it is reported,
 // and a failure notifies once.
 func (s *syncer) sync(ctx context.Context, ref flux.Ref, u *unstructured.Unstructured, at time.Time) error {
+	oref := store.ObjectRef{Cluster: s.cluster, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
+	// Git is asked before the transaction: no network call while the resource row is locked.
+	var isAncestor jobs.AncestorFunc
+	if u != nil && fluxspec.IsApplier(ref.Kind) {
+		if out, ok := outcomeOf(flux.Observe(u), at); ok {
+			isAncestor = jobs.PrefetchAncestry(ctx, s.store, s.isAncestor, oref, out.CommitSHA)
+		}
+	}
 	return s.store.WithTx(ctx, func(tx pgx.Tx) error {
-		oref := store.ObjectRef{Cluster: s.cluster, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
 		res, err := s.store.LockResourceByRef(ctx, tx, oref)
 		if errors.Is(err, store.ErrNotFound) {
 			return s.discovered(ctx, tx, oref, u, at) // not an object fluxbridge manages
@@ -79,7 +86,7 @@ func (s *syncer) sync(ctx context.Context, ref flux.Ref, u *unstructured.Unstruc
 				return err
 			}
 		}
-		if err := s.settle(ctx, tx, res, o, at); err != nil {
+		if err := s.settle(ctx, tx, isAncestor, res, o, at); err != nil {
 			return err
 		}
 		if o.Status == flux.StatusFailed && (prev.Status != flux.StatusFailed || prev.StatusMessage != o.Message) {
@@ -118,9 +125,21 @@ func (s *syncer) discovered(ctx context.Context, tx pgx.Tx, ref store.ObjectRef,
 }
 
 // settle records a deployment when an applier is ready at a revision, or failed at one.
-func (s *syncer) settle(ctx context.Context, tx pgx.Tx, res *store.Resource, o flux.Observation, at time.Time) error {
-	if !fluxspec.IsApplier(res.Kind) || res.EnvironmentID == nil || o.ObservedGeneration < o.Generation {
+func (s *syncer) settle(ctx context.Context, tx pgx.Tx, isAncestor jobs.AncestorFunc, res *store.Resource, o flux.Observation, at time.Time) error {
+	if !fluxspec.IsApplier(res.Kind) || res.EnvironmentID == nil {
 		return nil
+	}
+	if out, ok := outcomeOf(o, at); ok {
+		return jobs.SettleDeployment(ctx, tx, s.store, isAncestor, res, out)
+	}
+	return nil
+}
+
+// outcomeOf is the deployment outcome an applier's observation reports: ready at its applied
+// revision or failed at its attempted one, once it has observed its current generation.
+func outcomeOf(o flux.Observation, at time.Time) (jobs.Outcome, bool) {
+	if o.ObservedGeneration < o.Generation {
+		return jobs.Outcome{}, false
 	}
 	out := jobs.Outcome{At: at, Reporter: watchReporter, Message: o.Message, Details: map[string]any{"source": "watch"}}
 	switch {
@@ -129,10 +148,10 @@ func (s *syncer) settle(ctx context.Context, tx pgx.Tx, res *store.Resource, o f
 	case o.Status == flux.StatusFailed && o.AttemptedRevision != "":
 		out.Status, out.Revision = store.DeployFailed, o.AttemptedRevision
 	default:
-		return nil
+		return jobs.Outcome{}, false
 	}
 	out.CommitSHA = fluxevent.CommitSHA(out.Revision)
-	return jobs.SettleDeployment(ctx, tx, s.store, s.isAncestor, res, out)
+	return out, true
 }
 
 // gone records that the object disappeared from the cluster. A resource being deleted is the
