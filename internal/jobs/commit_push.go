@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,6 +60,10 @@ type CommitPushWorker struct {
 	AfterPush AfterPushFunc
 }
 
+// ownCommitDepth is how far back a retried push looks for its own commit: further than the
+// pushes that can land on one branch while a job waits for its retry.
+const ownCommitDepth = 500
+
 // Timeout bounds one run: waiting for the repository's lock behind other pushes, then the
 // push itself (which the Writer bounds on its own).
 func (w *CommitPushWorker) Timeout(*river.Job[CommitPushArgs]) time.Duration { return 10 * time.Minute }
@@ -109,6 +115,21 @@ func (w *CommitPushWorker) Work(ctx context.Context, job *river.Job[CommitPushAr
 		// A later request for the same app got here first (jobs run in any order); pushing this
 		// older form now would silently roll the app back.
 		return w.supersede(ctx, d, p, prev.DeploymentID)
+	}
+	if job.Attempt > 1 {
+		// An earlier attempt may have pushed and then died before recording it (a crash, a
+		// lost connection): its commit carries this deployment's trailer. Record exactly that
+		// commit instead of pushing again or recording whatever the head is now.
+		c, found, err := w.Git.FindTrailer(ctx, p.repo, "Deployment-Id", strconv.FormatInt(d.ID, 10), ownCommitDepth)
+		if err != nil {
+			return w.failed(ctx, job, d, err)
+		}
+		if found {
+			log.Warn().Str("sha", c.SHA).Int("attempt", job.Attempt).Msg("found this deployment's commit from an earlier attempt; recording it")
+			return w.record(ctx, d, p, store.PushOutcome{Status: store.DeployPushed, CommitSHA: c.SHA,
+				CommitAuthor: signature(c.Author), CommitMessage: strings.TrimRight(c.Message, "\n"),
+				Message: fmt.Sprintf("pushed %s to %s (found after an interrupted attempt)", shortSHA(c.SHA), p.spec.Branch)})
+		}
 	}
 	msg, err := w.message(ctx, p, prev)
 	if err != nil {

@@ -385,3 +385,34 @@ func TestCommitPushOlderRequestNeverOverwritesNewer(t *testing.T) {
 	require.Equal(t, 2, f.commits(t))
 	require.Contains(t, f.srv.git(t, "show", "main:apps/production/api/deployment.yaml"), "ghcr.io/acme/api:2.0.0")
 }
+
+// TestCommitPushRecordsItsOwnCommitAfterACrash: an attempt pushes and dies before recording
+// (simulated by undoing the record); meanwhile another deploy moves the branch. The retry finds
+// its own commit by its Deployment-Id trailer and records exactly that commit, its message and
+// author, and pushes nothing more.
+func TestCommitPushRecordsItsOwnCommitAfterACrash(t *testing.T) {
+	f := newPushFixture(t, newGitServer(t, true))
+	ctx := context.Background()
+	a := f.deploy(t, manifest.KindMicroservice, apiForm("1.4.2", 2))
+	require.NoError(t, f.work(t, a.ID, 1))
+	pushed := f.deployment(t, a.ID)
+	_, err := f.pool.Exec(ctx, `UPDATE deployments SET status = 'pending', commit_sha = '', commit_message = '', commit_author = '', message = '' WHERE id = $1`, a.ID)
+	require.NoError(t, err)
+
+	web := apiForm("2.0.0", 1)
+	web.App, web.Image = "web", "ghcr.io/acme/web"
+	b := f.deploy(t, manifest.KindMicroservice, web)
+	require.NoError(t, f.work(t, b.ID, 1))
+	head := f.srv.git(t, "rev-parse", "main")
+	require.NotEqual(t, pushed.CommitSHA, head)
+	commits := f.commits(t)
+
+	require.NoError(t, f.work(t, a.ID, 2))
+	got := f.deployment(t, a.ID)
+	require.Equal(t, store.DeployPushed, got.Status)
+	require.Equal(t, pushed.CommitSHA, got.CommitSHA, "its own commit, not the branch head")
+	require.Equal(t, pushed.CommitAuthor, got.CommitAuthor)
+	require.Equal(t, f.srv.git(t, "log", "-1", "--format=%B", pushed.CommitSHA), got.CommitMessage)
+	require.Contains(t, got.Message, "found after an interrupted attempt")
+	require.Equal(t, commits, f.commits(t), "nothing pushed twice")
+}
