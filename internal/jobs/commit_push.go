@@ -60,6 +60,9 @@ type CommitPushWorker struct {
 	AfterPush AfterPushFunc
 }
 
+// recordTimeout bounds recording a push that has happened, which outlives the job's context.
+const recordTimeout = 30 * time.Second
+
 // ownCommitDepth is how far back a retried push looks for its own commit: further than the
 // pushes that can land on one branch while a job waits for its retry.
 const ownCommitDepth = 500
@@ -153,7 +156,11 @@ func (w *CommitPushWorker) Work(ctx context.Context, job *river.Job[CommitPushAr
 			out.Message += ", and Flux has applied it"
 		}
 	}
-	if err := w.record(ctx, d, p, out); err != nil {
+	// The push happened: record it even if the worker is stopping (a graceful stop cancels ctx),
+	// within a bound of its own, so a restart does not find a pushed commit unrecorded.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := w.record(rctx, d, p, out); err != nil {
 		return err
 	}
 	log.Info().Str("sha", res.SHA).Bool("changed", res.Changed).Str("branch", p.spec.Branch).

@@ -220,6 +220,9 @@ func (w *RollbackWorker) commit(ctx context.Context, job *river.Job[RollbackArgs
 		out.CommitAuthor = ""
 		out.Message = fmt.Sprintf("nothing to commit: %s on %s already has its content at %s", rb.Path, rb.Branch, shortSHA(rb.TargetCommit))
 	}
+	// The commit is pushed: record it even when the worker is stopping.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	err = w.Store.WithTx(ctx, func(tx pgx.Tx) error {
 		if err := w.copySpec(ctx, tx, rb, d); err != nil {
 			return err
