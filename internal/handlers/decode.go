@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,20 +24,34 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 			return &httpError{Status: http.StatusUnsupportedMediaType, Msg: "Content-Type must be application/json, got " + ct}
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBodyBytes))
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBodyBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &httpError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body exceeds %d bytes", maxAPIBodyBytes)}
+	}
+	if err != nil {
+		return errBadRequest("", "read request body: %v", err)
+	}
+	// Postgres text cannot hold NUL: one in any string is a 400 naming where, never a 500.
+	if bytes.Contains(bytes.ToLower(raw), []byte(`\u0000`)) {
+		var v any
+		if json.Unmarshal(raw, &v) == nil {
+			if path, ok := findNUL(v, ""); ok {
+				return errBadRequest(path, "contains a NUL character (\\u0000), which cannot be stored")
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
+	err = dec.Decode(dst)
 	var (
 		syntax *json.SyntaxError
 		typ    *json.UnmarshalTypeError
-		tooBig *http.MaxBytesError
 	)
 	switch {
 	case err == nil:
 	case errors.Is(err, io.EOF):
 		return errBadRequest("", "request body is required: a JSON object")
-	case errors.As(err, &tooBig):
-		return &httpError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body exceeds %d bytes", maxAPIBodyBytes)}
 	case errors.As(err, &syntax):
 		return errBadRequest("", "request body is not valid JSON (at byte %d): %v", syntax.Offset, err)
 	case errors.As(err, &typ):
@@ -68,4 +83,71 @@ func jsonType(kind string) string {
 		return "object"
 	}
 	return "number"
+}
+
+// findNUL returns the path (a.b[2].c) of the first key or string in v holding a NUL character.
+func findNUL(v any, path string) (string, bool) {
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch x := v.(type) {
+	case string:
+		return path, strings.IndexByte(x, 0) >= 0
+	case []any:
+		for i, e := range x {
+			if p, ok := findNUL(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, true
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.IndexByte(k, 0) >= 0 {
+				return path, true
+			}
+			if p, ok := findNUL(e, join(k)); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}
+
+// refuseNUL answers 400 to a request whose path, query or form holds a NUL character (%00),
+// naming the parameter: Postgres text cannot store one, and a query would fail with a 500.
+func (h *Handler) refuseNUL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bad := func(field string) {
+			h.fail(w, r, errBadRequest(field, "contains a NUL character (%%00), which cannot be stored"))
+		}
+		if strings.IndexByte(r.URL.Path, 0) >= 0 {
+			bad("path")
+			return
+		}
+		if strings.Contains(r.URL.RawQuery, "%00") || strings.IndexByte(r.URL.RawQuery, 0) >= 0 {
+			for k, vs := range r.URL.Query() {
+				for _, v := range vs {
+					if strings.IndexByte(k+v, 0) >= 0 {
+						bad(k)
+						return
+					}
+				}
+			}
+		}
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" && r.Method != http.MethodGet {
+			if err := r.ParseForm(); err == nil {
+				for k, vs := range r.PostForm {
+					for _, v := range vs {
+						if strings.IndexByte(k+v, 0) >= 0 {
+							bad(k)
+							return
+						}
+					}
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

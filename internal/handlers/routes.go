@@ -144,6 +144,7 @@ func (h *Handler) router(api []apiRoute, pages ...Pages) chi.Router {
 		h.instrument,
 		middleware.Recoverer,
 		h.crossOrigin,
+		h.refuseNUL,
 	)
 
 	r.Get("/healthz", h.healthz)
