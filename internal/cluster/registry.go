@@ -29,6 +29,8 @@ const InCluster = "in-cluster"
 const (
 	clientQPS   = 50
 	clientBurst = 100
+	// ClientTimeout bounds one request of a cluster's Client.
+	ClientTimeout = 15 * time.Second
 	// ProbeTimeout bounds one reachability probe (a GET /version).
 	ProbeTimeout = 3 * time.Second
 	// ProbeTTL is how long a probe result is reused, so that listing clusters is cheap.
@@ -92,7 +94,12 @@ func NewRegistry(specs []Spec, scheme *runtime.Scheme) (*Registry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", s.Name, err)
 		}
-		c, err := client.New(cfg, client.Options{Scheme: scheme})
+		// The client's one-shot calls (and the discovery its REST mapper runs, which takes no
+		// context) end within ClientTimeout even against an apiserver that never answers; the
+		// watch's long-running requests use Config, which has no such bound.
+		ccfg := rest.CopyConfig(cfg)
+		ccfg.Timeout = ClientTimeout
+		c, err := client.New(ccfg, client.Options{Scheme: scheme})
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: client: %w", s.Name, err)
 		}

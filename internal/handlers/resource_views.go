@@ -1,12 +1,15 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -133,7 +136,25 @@ func (h *Handler) liveObject(ctx context.Context, res *store.Resource) (*unstruc
 	}
 	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
 	defer cancel()
-	u, err := flux.Get(ctx, cl.Client, flux.Ref{Kind: res.Kind, Namespace: res.Namespace, Name: res.Name})
+	// The client's REST mapper discovers API groups without the context (and one caller at a
+	// time): against an apiserver that accepts and never answers, wait for the context only;
+	// the call ends on its own within the client's timeout.
+	type got struct {
+		u   *unstructured.Unstructured
+		err error
+	}
+	ch := make(chan got, 1)
+	go func() {
+		u, err := flux.Get(ctx, cl.Client, flux.Ref{Kind: res.Kind, Namespace: res.Namespace, Name: res.Name})
+		ch <- got{u, err}
+	}()
+	var u *unstructured.Unstructured
+	select {
+	case g := <-ch:
+		u, err = g.u, g.err
+	case <-ctx.Done():
+		return nil, &httpError{Status: http.StatusBadGateway, Msg: fmt.Sprintf("cluster %s did not answer within %s", res.Cluster, liveTimeout)}
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, errNotFound("%s %s/%s is not in cluster %s (apply status: %s)", res.Kind, res.Namespace, res.Name, res.Cluster, res.ApplyStatus)
@@ -183,31 +204,70 @@ func (h *Handler) exportResources(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	var out []byte
+	out, err := h.exportYAML(r.Context(), list)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(out)
+}
+
+// exportParallel bounds the live reads one export runs at once.
+const exportParallel = 8
+
+// exportYAML reads the live objects of list, exportParallel at a time and all within one
+// liveTimeout (so an export of many objects in a cluster that is down ends in seconds, not
+// once per object), and returns them as a YAML stream in list's order. An object that cannot
+// be read is a comment saying why; a cluster that does not answer is asked once.
+func (h *Handler) exportYAML(ctx context.Context, list []store.Resource) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
+	defer cancel()
+	parts := make([][]byte, len(list))
+	var (
+		mu   sync.Mutex
+		down = map[string]string{} // cluster → why it could not be read
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(exportParallel)
 	for i := range list {
 		res := &list[i]
 		if res.ApplyStatus == store.ApplyDeleting {
 			continue
 		}
-		u, err := h.liveObject(r.Context(), res)
-		if err != nil {
-			var he *httpError
-			if !errors.As(err, &he) {
-				h.fail(w, r, err)
-				return
+		g.Go(func() error {
+			mu.Lock()
+			why, isDown := down[res.Cluster]
+			mu.Unlock()
+			if isDown {
+				parts[i] = fmt.Appendf(nil, "---\n# %s %s/%s in cluster %s: %s\n", res.Kind, res.Namespace, res.Name, res.Cluster, why)
+				return nil
 			}
-			out = fmt.Appendf(out, "---\n# %s %s/%s in cluster %s: %s\n", res.Kind, res.Namespace, res.Name, res.Cluster, he.Msg)
-			continue
-		}
-		b, err := yaml.Marshal(flux.Export(u).Object)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		out = fmt.Appendf(out, "---\n# cluster: %s\n", res.Cluster)
-		out = append(out, b...)
+			u, err := h.liveObject(gctx, res)
+			if err != nil {
+				var he *httpError
+				if !errors.As(err, &he) {
+					return err
+				}
+				if he.Status == http.StatusBadGateway {
+					mu.Lock()
+					down[res.Cluster] = he.Msg
+					mu.Unlock()
+				}
+				parts[i] = fmt.Appendf(nil, "---\n# %s %s/%s in cluster %s: %s\n", res.Kind, res.Namespace, res.Name, res.Cluster, he.Msg)
+				return nil
+			}
+			b, err := yaml.Marshal(flux.Export(u).Object)
+			if err != nil {
+				return err
+			}
+			parts[i] = append(fmt.Appendf(nil, "---\n# cluster: %s\n", res.Cluster), b...)
+			return nil
+		})
 	}
-	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(out)
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return bytes.Join(parts, nil), nil
 }
