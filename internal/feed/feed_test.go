@@ -308,13 +308,13 @@ func TestLatestAndPrune(t *testing.T) {
 	require.Zero(t, n)
 }
 
-// TestMigrationDownUp: the Down sections of the feed's migrations (00008, 00009), newest
+// TestMigrationDownUp: the Down sections of the feed's migrations (00008, 00009, 00010), newest
 // first, remove everything their Ups made, and the Ups apply again after them.
 func TestMigrationDownUp(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	var ups, downs []string
-	for _, name := range []string{"00008_change_feed.sql", "00009_vote_feed.sql"} {
+	for _, name := range []string{"00008_change_feed.sql", "00009_vote_feed.sql", "00010_notification_reads.sql"} {
 		b, err := fs.ReadFile(migrations.FS(), name)
 		require.NoError(t, err)
 		up, down, ok := strings.Cut(string(b), "-- +goose Down")
@@ -334,7 +334,7 @@ func TestMigrationDownUp(t *testing.T) {
 		return n
 	}
 	before := objects()
-	require.Equal(t, 7+9+11, before, "two tables, sequence, keys and indexes; nine functions; eleven triggers")
+	require.Equal(t, 7+10+12, before, "two tables, sequence, keys and indexes; ten functions; twelve triggers")
 	for _, down := range downs {
 		_, err = tx.Exec(ctx, down)
 		require.NoError(t, err)
