@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -26,9 +28,10 @@ const (
 
 // clone is one cached bare clone of a repository branch.
 type clone struct {
-	lock chan struct{} // holds a token while in use; waits honour ctx
-	dir  string
-	repo *git.Repository // nil until opened
+	lock  chan struct{} // holds a token while in use; waits honour ctx
+	dir   string
+	repo  *git.Repository // nil until opened
+	stamp string          // what this process last wrote into the lock file
 }
 
 // clone returns the cache entry for r, keyed by a hash of URL and branch.
@@ -55,9 +58,14 @@ func (w *Writer) withClone(ctx context.Context, r *remote, fn func(*git.Reposito
 	case <-ctx.Done():
 		return fmt.Errorf("wait for cache of %s: %w", r.url, ctx.Err())
 	}
+	defer func() { <-c.lock }()
+	unlock, err := c.lockDir(ctx)
+	if err != nil {
+		return fmt.Errorf("wait for cache of %s: %w", r.url, err)
+	}
 	defer func() {
 		c.pruneIfLarge()
-		<-c.lock
+		unlock()
 	}()
 
 	for try := 0; ; try++ {
@@ -127,4 +135,52 @@ func (c *clone) pruneIfLarge() {
 	if packs, _ := filepath.Glob(filepath.Join(c.dir, "objects", "pack", "*.pack")); len(packs) > maxPacks {
 		c.repo = nil
 	}
+}
+
+// lockPoll is how often a process waiting for another's cache lock tries again.
+const lockPoll = 20 * time.Millisecond
+
+// lockDir takes an exclusive flock on the clone's lock file, so that processes sharing one
+// cache directory (two worker replicas on one volume) use a clone one at a time; the wait
+// honours ctx. When another process held it since this one did (the file's stamp is not
+// ours), the open repository is dropped: its pack list may no longer match the disk.
+func (c *clone) lockDir(ctx context.Context) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(c.dir), 0o700); err != nil {
+		return nil, fmt.Errorf("create cache dir: %w", err)
+	}
+	f, err := os.OpenFile(c.dir+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open cache lock: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, fmt.Errorf("lock cache: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			_ = f.Close()
+			return nil, ctx.Err()
+		case <-time.After(lockPoll):
+		}
+	}
+	buf := make([]byte, 64)
+	n, _ := f.ReadAt(buf, 0)
+	if string(buf[:n]) != c.stamp {
+		c.repo = nil
+	}
+	return func() {
+		c.stamp = fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+		if f.Truncate(0) != nil {
+			c.stamp = "" // unknown: reopen next time
+		} else if _, err := f.WriteAt([]byte(c.stamp), 0); err != nil {
+			c.stamp = ""
+		}
+		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		_ = f.Close()
+	}, nil
 }

@@ -3,6 +3,7 @@ package gitops
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -104,4 +105,50 @@ func TestApplyGivesUpWithNonFastForward(t *testing.T) {
 	require.ErrorIs(t, err, ErrNonFastForward)
 	require.Equal(t, 3, pushes)
 	require.NotContains(t, srv.git(t, "app", "log", "--format=%s", "main"), "Deploy", "nothing of ours landed, nothing was forced")
+}
+
+// TestWritersSharingACacheDir: four Writers on one cache directory, as worker processes
+// on one volume: each clone is used by one of them at a time (a file lock), each reopens what
+// the other changed, and every change lands once with the clone intact.
+func TestWritersSharingACacheDir(t *testing.T) {
+	t.Parallel()
+	const applies = 60
+	srv := newServer(t)
+	seed(t, srv.url("app"), nil)
+	repo := repoAt(srv.url("app"))
+	dir := t.TempDir()
+	ws := []*Writer{NewWriter(dir, WithMaxAttempts(60)), NewWriter(dir, WithMaxAttempts(60)), NewWriter(dir, WithMaxAttempts(60)), NewWriter(dir, WithMaxAttempts(60))}
+	var wg sync.WaitGroup
+	errs := make([]error, applies)
+	for i := range applies {
+		wg.Go(func() {
+			ci := testCI
+			ci.Subject = fmt.Sprintf("deploy %02d", i)
+			_, errs[i] = ws[i%len(ws)].Apply(context.Background(), repo, []Change{
+				{Path: fmt.Sprintf("apps/app-%02d/deploy.yaml", i), Content: []byte("replicas: " + strconv.Itoa(i) + "\n")},
+			}, ci)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "apply %d", i)
+	}
+	require.Equal(t, strconv.Itoa(applies+1), srv.git(t, "app", "rev-list", "--count", "main"))
+	srv.git(t, "app", "fsck", "--strict")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var clones []string
+	for _, e := range entries {
+		if e.IsDir() {
+			clones = append(clones, e.Name())
+			gitCLI(t, filepath.Join(dir, e.Name()), "fsck", "--no-dangling")
+		}
+	}
+	require.Len(t, clones, 1, "one shared clone")
+	// Both read what the other wrote.
+	for _, w := range ws {
+		files, err := w.ReadDir(context.Background(), repo, "", "apps")
+		require.NoError(t, err)
+		require.Len(t, files, applies)
+	}
 }
