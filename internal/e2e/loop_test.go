@@ -76,19 +76,27 @@ func TestGitOpsLoop(t *testing.T) {
 		require.NotEmpty(t, d["message"])
 		p.waitResource(t, p.kustID, "failed", "")
 
-		notes := mustCall(t, http.StatusOK, http.MethodGet, p.path("/notifications"), nil)["items"].([]any)
-		require.NotEmpty(t, notes)
-		n := notes[0].(obj)
-		require.Equal(t, "error", n["severity"])
-		require.Contains(t, n["title"], "Kustomization flux-system/"+p.slug+"-dev failed")
-		require.Contains(t, n["body"], "broken", "Flux's error message names the object: %v", n)
-		require.Contains(t, n["body"], "How to fix:", "%v", n)
-
-		audit := mustCall(t, http.StatusOK, http.MethodGet, p.path("/audit?target_type=deployment&target_id=%d", id(d, "id")), nil)["items"].([]any)
-		require.NotEmpty(t, audit)
-		require.Equal(t, "deployment.failed", audit[0].(obj)["action"])
-		flux := mustCall(t, http.StatusOK, http.MethodGet, p.path("/audit?actor_type=flux&target_type=Kustomization"), nil)["items"].([]any)
-		require.True(t, hasAction(flux, "flux.ReconciliationFailed"), "%v", flux)
+		// The notification, the deployment's audit row and the webhook's audit row come from
+		// different processes (the watch, the event job): wait for each, bounded.
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			notes := mustCall(t, http.StatusOK, http.MethodGet, p.path("/notifications"), nil)["items"].([]any)
+			if !assert.NotEmpty(c, notes) {
+				return
+			}
+			n := notes[0].(obj)
+			assert.Equal(c, "error", n["severity"])
+			assert.Contains(c, n["title"], "Kustomization flux-system/"+p.slug+"-dev failed")
+			assert.Contains(c, n["body"], "broken", "Flux's error message names the object: %v", n)
+			assert.Contains(c, n["body"], "How to fix:", "%v", n)
+		}, settleTimeout, pollEvery)
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			audit := mustCall(t, http.StatusOK, http.MethodGet, p.path("/audit?target_type=deployment&target_id=%d", id(d, "id")), nil)["items"].([]any)
+			if assert.NotEmpty(c, audit) {
+				assert.Equal(c, "deployment.failed", audit[0].(obj)["action"])
+			}
+			flux := mustCall(t, http.StatusOK, http.MethodGet, p.path("/audit?actor_type=flux&target_type=Kustomization"), nil)["items"].([]any)
+			assert.True(c, hasAction(flux, "flux.ReconciliationFailed"), "%v", flux)
+		}, settleTimeout, pollEvery)
 
 		// The developer reverts; Flux applies the revert and the environment is healthy again.
 		w.pull(t)
