@@ -6,11 +6,9 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/fluxbridge/fluxbridge/internal/fluxevent"
-	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -27,7 +25,8 @@ type fluxEventResp struct {
 // fluxEvent receives one event from a cluster's notification-controller. In order: the cluster
 // must be configured (404); the body is read once, capped (413); the delivery is authenticated
 // (401); the event is decoded and checked (400). Then the event row and its processing job are
-// written in one transaction, and 202 is sent only after the commit. A redelivery of an event
+// written in one transaction (shared with the events arriving meanwhile: see ingest), and 202
+// is sent only after the commit. A redelivery of an event
 // already stored (same fingerprint) is acknowledged with 202 and writes nothing.
 func (h *Handler) fluxEvent(w http.ResponseWriter, r *http.Request) {
 	cluster := chi.URLParam(r, "cluster")
@@ -79,16 +78,8 @@ func (h *Handler) fluxEvent(w http.ResponseWriter, r *http.Request) {
 		ReportingController: ev.ReportingController, Metadata: ev.Metadata,
 	}
 	var resp fluxEventResp
-	err = h.store.WithTx(r.Context(), func(tx pgx.Tx) error {
-		id, inserted, err := h.store.InsertFluxEvent(r.Context(), tx, row)
-		if err != nil || !inserted {
-			resp.Duplicate = !inserted
-			return err
-		}
-		resp.EventID = id
-		_, err = h.river.InsertTx(r.Context(), tx, jobs.FluxEventArgs{EventID: id}, nil)
-		return err
-	})
+	resp.EventID, err = h.ingest(row)
+	resp.Duplicate = err == nil && resp.EventID == 0
 	if err != nil {
 		h.fail(w, r, err)
 		return

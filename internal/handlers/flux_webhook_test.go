@@ -10,6 +10,7 @@ import (
 	"hash"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,6 +156,54 @@ func TestWebhookDuplicateDelivery(t *testing.T) {
 	require.Equal(t, false, other["duplicate"])
 	require.Equal(t, 2, b.events(t))
 	require.Equal(t, 2, b.jobs(t))
+}
+
+// TestWebhookConcurrentDeliveriesGroupCommit: 40 distinct events each delivered twice at once
+// by 80 concurrent senders (so copies land in one batch or in racing batches): every 202 means
+// the row and its job are stored, each event is stored once with one job, and exactly one of
+// its two deliveries is answered as new.
+func TestWebhookConcurrentDeliveriesGroupCommit(t *testing.T) {
+	b := setup(t)
+	const events = 40
+	bodies := make([][]byte, events)
+	for i := range bodies {
+		bodies[i] = fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{
+			"timestamp": fmt.Sprintf("2026-11-26T10:%02d:%02dZ", i/60, i%60)})
+	}
+	type answer struct {
+		status int
+		body   map[string]any
+	}
+	answers := make([]answer, 2*events)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range answers {
+		wg.Go(func() {
+			body := bodies[i%events]
+			<-start
+			resp, got := b.post(t, "/hooks/flux/"+storetest.Cluster, body, map[string]string{"X-Signature": fluxeventtest.SignSHA256(body, prodKey)})
+			answers[i] = answer{resp.StatusCode, got}
+		})
+	}
+	close(start)
+	wg.Wait()
+	fresh := map[int]int{}
+	ids := map[float64]bool{}
+	for i, a := range answers {
+		require.Equal(t, http.StatusAccepted, a.status, "%v", a.body)
+		if a.body["duplicate"] == false {
+			fresh[i%events]++
+			require.False(t, ids[a.body["event_id"].(float64)], "one ID per event")
+			ids[a.body["event_id"].(float64)] = true
+		}
+	}
+	for i := range events {
+		require.Equal(t, 1, fresh[i], "event %d: exactly one delivery is new", i)
+	}
+	require.Equal(t, events, b.events(t))
+	require.Equal(t, events, b.jobsOf(t, "flux_event"))
+	require.Equal(t, 0, b.count(t, `SELECT count(*) FROM flux_events e WHERE NOT EXISTS (
+		SELECT 1 FROM river_job j WHERE j.kind = 'flux_event' AND (j.args->>'event_id')::bigint = e.id)`), "every row has its job")
 }
 
 // TestWebhookToDeployment is the acceptance path: a signed event is processed by a running

@@ -65,6 +65,7 @@ type Handler struct {
 	clusters  *cluster.Registry
 	committer gitops.Signature
 	feed      *feed.Hub
+	ingester  ingester
 }
 
 // New returns a Handler; metrics default to a fresh registry and authentication to API tokens.

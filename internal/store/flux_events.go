@@ -89,3 +89,59 @@ func (s *Store) CountUnprocessedFluxEvents(ctx context.Context, db DBTX) (int64,
 	err := db.QueryRow(ctx, `SELECT count(*) FROM flux_events WHERE processed_at IS NULL`).Scan(&n)
 	return n, err
 }
+
+// InsertFluxEvents stores rows in one statement, skipping those whose fingerprint is already
+// stored, and returns for each row its new ID, or 0 for a redelivery (of a stored event, or of
+// an earlier row of the same batch).
+func (s *Store) InsertFluxEvents(ctx context.Context, db DBTX, rows []*FluxEvent) ([]int64, error) {
+	n := len(rows)
+	var (
+		cluster, apiVersion, kind, namespace, name, uid = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		severity, reason, message, revision, reporter   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		metadata                                        = make([]string, n)
+		fingerprint                                     = make([][]byte, n)
+		at                                              = make([]time.Time, n)
+	)
+	for i, e := range rows {
+		md, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("encode metadata: %w", err)
+		}
+		cluster[i], fingerprint[i], at[i], apiVersion[i], kind[i], namespace[i], name[i], uid[i] =
+			e.Cluster, e.Fingerprint, e.EventTime, e.APIVersion, e.Kind, e.Namespace, e.Name, e.UID
+		severity[i], reason[i], message[i], revision[i], reporter[i], metadata[i] =
+			e.Severity, e.Reason, e.Message, e.Revision, e.ReportingController, string(md)
+	}
+	q, err := db.Query(ctx, `
+		INSERT INTO flux_events (cluster, fingerprint, event_time, api_version, kind, namespace, name, uid,
+			severity, reason, message, revision, reporting_controller, metadata)
+		SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[])
+		ON CONFLICT (fingerprint) DO NOTHING
+		RETURNING id, fingerprint`,
+		cluster, fingerprint, at, apiVersion, kind, namespace, name, uid, severity, reason, message, revision, reporter, metadata)
+	if err != nil {
+		return nil, fmt.Errorf("insert flux events: %w", err)
+	}
+	inserted := map[string]int64{}
+	for q.Next() {
+		var id int64
+		var fp []byte
+		if err := q.Scan(&id, &fp); err != nil {
+			q.Close()
+			return nil, fmt.Errorf("insert flux events: %w", err)
+		}
+		inserted[string(fp)] = id
+	}
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("insert flux events: %w", err)
+	}
+	ids := make([]int64, n)
+	for i, e := range rows {
+		if id, ok := inserted[string(e.Fingerprint)]; ok {
+			ids[i] = id
+			delete(inserted, string(e.Fingerprint)) // a later copy in the batch is a redelivery
+		}
+	}
+	return ids, nil
+}
