@@ -17,7 +17,11 @@ CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fluxbridge
 key = $(shell cat $(1) | sha256sum | cut -c1-12)
 
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
-FUZZ_TIME     ?= 10s
+FUZZ_TIME     ?= 5s
+FUZZ_EXECS    ?= 1000000
+# package:target of every fuzz target; `make test` runs each for FUZZ_TIME, `make fuzz` for FUZZ_EXECS.
+FUZZ_TARGETS  := internal/fluxevent:FuzzDecode internal/fluxevent:FuzzNormalizeMetadata internal/manifest:FuzzRender \
+	internal/fluxspec:FuzzDecodeBuild internal/policy:FuzzEnvConfig internal/gitops:FuzzCheckPath internal/handlers:FuzzWebhook
 # Prerequisites of `make test`; the kube and Flux fragments in hack/ add theirs.
 TEST_DEPS     := $(BIN)/devenv rig-links
 
@@ -71,12 +75,17 @@ run/worker: build
 migrate: ensure-postgres $(BIN)/devenv
 	$(BIN)/devenv migrate
 
-## test: vet, format check, chart lint, every test (the e2e suite too, unless SKIP_E2E=1) on a throwaway Postgres, and a short fuzz of the webhook decoder
+## test: vet, format check, chart lint, every test (the e2e suite too, unless SKIP_E2E=1) on a throwaway Postgres, and a short run of every fuzz target
 .PHONY: test
 test: ensure-postgres ensure-chromium lint chart/lint $(TEST_DEPS)
 	@mkdir -p $(BIN)/screenshots
 	FLUXBRIDGE_BROWSER_REQUIRE=1 $(E2E_ENV) $(BIN)/devenv test -- go test $(GO_TEST_FLAGS) $(TEST_PKGS)
-	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./internal/fluxevent
+	hack/fuzz.sh $(BIN)/devenv $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+## fuzz: every fuzz target for at least FUZZ_EXECS executions each (default 1,000,000), with the counts
+.PHONY: fuzz
+fuzz: ensure-postgres $(BIN)/devenv
+	hack/fuzz.sh $(BIN)/devenv $(FUZZ_EXECS)x $(FUZZ_TARGETS)
 
 ## e2e: the end-to-end suite on a real apiserver and real Flux controllers; prints the deploy → Ready latency figures
 .PHONY: e2e

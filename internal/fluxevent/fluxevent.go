@@ -150,7 +150,9 @@ func NormalizeMetadata(md map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	out := make(map[string]string, len(md))
+	from := make(map[string]string, len(md)) // the original key each short key came from
 	for k, v := range md {
+		orig := k
 		if i := strings.LastIndexByte(k, '/'); i > 0 && strings.HasSuffix(k[:i], ".toolkit.fluxcd.io") {
 			short := k[i+1:]
 			if _, plain := md[short]; plain {
@@ -161,7 +163,12 @@ func NormalizeMetadata(md map[string]string) map[string]string {
 		if internalKeys[k] {
 			continue
 		}
-		out[k] = v
+		// Two groups' prefixes for one key: the smaller original key wins, whatever the map's
+		// order, so the same event always normalises the same way.
+		if prev, seen := from[k]; seen && prev < orig {
+			continue
+		}
+		out[k], from[k] = v, orig
 	}
 	return out
 }

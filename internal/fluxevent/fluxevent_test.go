@@ -3,6 +3,8 @@ package fluxevent_test
 import (
 	"encoding/json"
 	"errors"
+	"maps"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -177,4 +179,36 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// FuzzNormalizeMetadata: normalising is deterministic and idempotent, strips the toolkit group
+// prefix of a "<group>.toolkit.fluxcd.io/<key>" key and drops the token, whatever the keys.
+func FuzzNormalizeMetadata(f *testing.F) {
+	f.Add("kustomize.toolkit.fluxcd.io/revision", "main@sha1:abc", "revision", "main@sha1:def")
+	f.Add("source.toolkit.fluxcd.io/token", "secret", "a", "b")
+	f.Add("a.toolkit.fluxcd.io/r", "1", "b.toolkit.fluxcd.io/r", "2")
+	f.Add("", "", "token", "x")
+	prefixed := regexp.MustCompile(`^[a-z0-9.-]+\.toolkit\.fluxcd\.io/([^/]+)$`)
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		in := map[string]string{k1: v1, k2: v2}
+		once := fluxevent.NormalizeMetadata(in)
+		for range 3 {
+			if again := fluxevent.NormalizeMetadata(in); !maps.Equal(once, again) {
+				t.Fatalf("not deterministic: %v then %v", once, again)
+			}
+		}
+		if twice := fluxevent.NormalizeMetadata(once); !maps.Equal(once, twice) {
+			t.Fatalf("not idempotent: %v then %v", once, twice)
+		}
+		if _, ok := once["token"]; ok {
+			t.Fatalf("token kept: %v", once)
+		}
+		for k := range in {
+			if m := prefixed.FindStringSubmatch(k); m != nil && m[1] != "token" {
+				if _, ok := once[m[1]]; !ok {
+					t.Fatalf("%q not normalised to %q: %v", k, m[1], once)
+				}
+			}
+		}
+	})
 }
