@@ -2,15 +2,21 @@ package gitops
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 )
 
 // TestConcurrentWriters runs 50 Apply calls at once through 4 Writers
@@ -150,5 +156,48 @@ func TestWritersSharingACacheDir(t *testing.T) {
 		files, err := w.ReadDir(context.Background(), repo, "", "apps")
 		require.NoError(t, err)
 		require.Len(t, files, applies)
+	}
+}
+
+// TestHungGitServer: a Git server that accepts connections and never answers (over HTTPS and
+// SSH) costs a call its timeout and an error; nothing waits for ever.
+func TestHungGitServer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() }) // accepted, never answered
+		}
+	}()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	w := NewWriter(t.TempDir(), WithTimeout(time.Second))
+	for _, repo := range []Repo{
+		{URL: "https://" + ln.Addr().String() + "/fleet.git", Branch: "main"},
+		{URL: "ssh://git@" + ln.Addr().String() + "/fleet.git", Branch: "main", Auth: Credentials{
+			"identity":    pem.EncodeToMemory(block),
+			"known_hosts": []byte(fmt.Sprintf("[%s]:%s ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n", host, port)),
+		}},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := w.Apply(context.Background(), repo, []Change{{Path: "a.yaml", Content: []byte("a\n")}}, testCI)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			require.Error(t, err, repo.URL)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: Apply still waiting on a server that never answers", repo.URL)
+		}
 	}
 }

@@ -48,6 +48,7 @@ type remote struct {
 	cert    []byte
 	key     []byte
 	secrets []string // masked out of every error
+	proxy   transport.ProxyOptions
 }
 
 // endpoint returns the go-git endpoint with the TLS material set.
@@ -57,6 +58,7 @@ func (r *remote) endpoint() (*transport.Endpoint, error) {
 		return nil, fmt.Errorf("parse url: %w", ErrInvalidArgument)
 	}
 	ep.CaBundle, ep.ClientCert, ep.ClientKey = r.ca, r.cert, r.key
+	ep.Proxy = r.proxy
 	return ep, nil
 }
 
@@ -96,6 +98,7 @@ func (w *Writer) resolve(repo Repo) (*remote, error) {
 		clean.User = nil
 	}
 	r.url = clean.String()
+	r.proxy = w.sshProxy(r.url)
 	r.ca, r.cert, r.key = opts.CAFile, opts.ClientCert, opts.ClientKey
 	switch opts.Transport {
 	case fluxgit.SSH:

@@ -76,13 +76,14 @@ func (w *Writer) advertise(ctx context.Context, r *remote) (*pushSession, error)
 func (w *Writer) fetch(ctx context.Context, g *git.Repository, r *remote) (plumbing.Hash, error) {
 	rem := git.NewRemote(g.Storer, &config.RemoteConfig{Name: remoteName, URLs: []string{r.url}})
 	err := rem.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: remoteName,
-		RefSpecs:   []config.RefSpec{config.RefSpec("+" + r.branch.String() + ":" + r.tracking().String())},
-		Auth:       r.auth,
-		CABundle:   r.ca,
-		ClientCert: r.cert,
-		ClientKey:  r.key,
-		Tags:       git.NoTags,
+		RemoteName:   remoteName,
+		RefSpecs:     []config.RefSpec{config.RefSpec("+" + r.branch.String() + ":" + r.tracking().String())},
+		Auth:         r.auth,
+		CABundle:     r.ca,
+		ClientCert:   r.cert,
+		ClientKey:    r.key,
+		Tags:         git.NoTags,
+		ProxyOptions: r.proxy,
 	})
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
