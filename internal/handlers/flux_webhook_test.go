@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // the provider may sign with sha1
 	"crypto/sha256"
@@ -8,15 +10,22 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fluxbridge/fluxbridge/internal/fluxevent/fluxeventtest"
+	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
 )
@@ -270,4 +279,31 @@ func TestEventsAcceptedWhileWorkerDown(t *testing.T) {
 			require.NoError(t, err)
 			return r.LastAppliedRevision
 		}(), "the newest event wins, whatever order the jobs ran in")
+}
+
+// TestWebhookDatabaseDown: with Postgres unreachable an event is answered 503 with Retry-After
+// (notification-controller retries it), never a 202 or an opaque 500.
+func TestWebhookDatabaseDown(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	pool, err := pgxpool.New(context.Background(), "postgres://fluxbridge@"+addr+"/fluxbridge?connect_timeout=2")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	require.NoError(t, err)
+	h := handlers.New(handlers.Deps{Store: store.New(pool), River: rc, Logger: zerolog.Nop(), WebhookTokens: map[string][]byte{storetest.Cluster: prodKey}})
+	srv := httptest.NewServer(h.Routes())
+	t.Cleanup(srv.Close)
+	body := fluxeventtest.Body(t, fluxeventtest.KustomizationSucceeded)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/flux/"+storetest.Cluster, bytes.NewReader(body))
+	req.Header.Set("X-Signature", fluxeventtest.SignSHA256(body, prodKey))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "5", resp.Header.Get("Retry-After"))
+	require.Contains(t, decodeBody(t, resp.Body)["error"], "database is unavailable")
 }

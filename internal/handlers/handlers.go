@@ -131,6 +131,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if d := f.Denied; d != nil {
 		body = errorBody{Error: f.Msg, Action: d.Action, Resource: d.Resource, RequiredRole: d.Required, YourRole: d.Have}
 	}
+	if f.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	writeJSON(w, f.Status, body)
 }
 
@@ -175,6 +178,11 @@ func (h *Handler) Failure(r *http.Request, err error) Failure {
 		he = &httpError{Status: http.StatusConflict, Msg: err.Error() + "; approve or reject that change first", Guard: "proposal_pending"}
 	case errors.Is(err, store.ErrNotFound):
 		he = &httpError{Status: http.StatusNotFound, Msg: err.Error()}
+	case store.Unavailable(err):
+		// Postgres is down or restarting: nothing was stored, and a retry will do (Flux's
+		// notification-controller retries a 5xx; Retry-After tells other clients when).
+		hlog.FromRequest(r).Warn().Err(err).Msg("database unavailable")
+		he = &httpError{Status: http.StatusServiceUnavailable, Msg: "the database is unavailable; nothing was stored, retry shortly"}
 	default:
 		hlog.FromRequest(r).Error().Err(err).Msg("request failed")
 		he = &httpError{Status: http.StatusInternalServerError, Msg: "internal error; see logs"}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -93,4 +95,23 @@ func IsUniqueViolation(err error) (string, bool) {
 		return pe.ConstraintName, true
 	}
 	return "", false
+}
+
+// Unavailable tells whether err means the database could not be reached or is going away
+// (connect failures, lost connections, timeouts, shutdown, "cannot connect now"), as opposed
+// to a query that failed: the operation can be retried once it is back.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), pgconn.Timeout(err), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return false
 }
