@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -99,6 +100,17 @@ func isDone(it *ingestItem) bool {
 func (h *Handler) commitBatch(batch []*ingestItem) {
 	ctx, cancel := context.WithTimeout(context.Background(), ingestTimeout)
 	defer cancel()
+	// Every waiting request gets an answer, even if writing its batch panics.
+	defer func() {
+		if p := recover(); p != nil {
+			for _, it := range batch {
+				if !isDone(it) {
+					it.err = fmt.Errorf("store events: panic: %v", p)
+					close(it.done)
+				}
+			}
+		}
+	}()
 	ids, err := h.insertEvents(ctx, batch)
 	if err != nil && len(batch) > 1 {
 		for _, it := range batch {
