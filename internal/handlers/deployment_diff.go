@@ -23,10 +23,7 @@ type DeploymentDiff struct {
 // failures say what to fix, free of credentials.
 func (h *Handler) DeploymentDiff(r *http.Request, id int64) (*DeploymentDiff, error) {
 	ctx, db := r.Context(), h.store.Pool()
-	d, err := h.store.DeploymentByID(ctx, db, id)
-	if err == nil && d.ProjectID != scopeOf(r).projectID() {
-		err = errNotFound("deployment %d: not found", id)
-	}
+	d, err := h.projectDeployment(r, id)
 	if err != nil {
 		return nil, err
 	}

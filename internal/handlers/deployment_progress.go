@@ -53,10 +53,7 @@ type Rollout struct {
 // Progress reads one of the scoped project's deployments with what its progress view shows.
 func (h *Handler) Progress(r *http.Request, id int64) (*DeploymentProgress, error) {
 	ctx, db := r.Context(), h.store.Pool()
-	d, err := h.store.DeploymentByID(ctx, db, id)
-	if err == nil && d.ProjectID != scopeOf(r).projectID() {
-		err = errNotFound("deployment %d: not found", id)
-	}
+	d, err := h.projectDeployment(r, id)
 	if err != nil {
 		return nil, err
 	}

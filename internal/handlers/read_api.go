@@ -78,15 +78,22 @@ func (h *Handler) getDeployment(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, p.err)
 		return
 	}
-	d, err := h.store.DeploymentByID(r.Context(), h.store.Pool(), id)
-	if err == nil && d.ProjectID != scopeOf(r).projectID() {
-		err = errNotFound("deployment %d: not found", id)
-	}
+	d, err := h.projectDeployment(r, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
+}
+
+// projectDeployment reads one of the scoped project's deployments; another project's is not
+// found, as if it did not exist.
+func (h *Handler) projectDeployment(r *http.Request, id int64) (*store.Deployment, error) {
+	d, err := h.store.DeploymentByID(r.Context(), h.store.Pool(), id)
+	if err == nil && d.ProjectID != scopeOf(r).projectID() {
+		err = errNotFound("deployment %d: not found", id)
+	}
+	return d, err
 }
 
 // listRepositories lists repositories with their Flux sync status.
