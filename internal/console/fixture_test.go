@@ -190,14 +190,20 @@ func startGitServer(t testing.TB) (url string, ca []byte) {
 	cert, key := gittest.MustSelfSignedCert(t)
 	require.NoError(t, gs.StartHTTPS(cert, key, cert, "127.0.0.1"))
 	t.Cleanup(func() { gs.StopHTTP(); _ = os.RemoveAll(gs.Root()) })
+	seedFleet(t, gs, "fleet\n")
+	return gs.HTTPAddress() + "/fleet.git", cert
+}
+
+// seedFleet creates the fleet repository on gs's disk with one commit on main: a README.
+func seedFleet(t testing.TB, gs *gittestserver.GitServer, readme string) {
+	t.Helper()
 	work := t.TempDir()
 	gittest.CLI(t, work, "init", "-q", "-b", "main")
-	require.NoError(t, os.WriteFile(filepath.Join(work, "README.md"), []byte("fleet\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "README.md"), []byte(readme), 0o644))
 	gittest.CLI(t, work, "add", "-A")
 	gittest.CLI(t, work, "commit", "-q", "-m", "initial")
 	gittest.CLI(t, gs.Root(), "init", "-q", "--bare", "-b", "main", "fleet.git")
 	gittest.CLI(t, work, "push", "-q", filepath.Join(gs.Root(), "fleet.git"), "main")
-	return gs.HTTPAddress() + "/fleet.git", cert
 }
 
 // startSSHGitServer serves a fleet repository over SSH, accepting one client key, and returns
@@ -208,12 +214,6 @@ func startSSHGitServer(t testing.TB) (string, map[string][]byte, *gittestserver.
 	require.NoError(t, err)
 	gs.AutoCreate().Auth(gitUser, gitPass).KeyDir(t.TempDir())
 	creds := gittest.StartSSH(t, gs)
-	work := t.TempDir()
-	gittest.CLI(t, work, "init", "-q", "-b", "main")
-	require.NoError(t, os.WriteFile(filepath.Join(work, "README.md"), []byte("fleet over ssh\n"), 0o644))
-	gittest.CLI(t, work, "add", "-A")
-	gittest.CLI(t, work, "commit", "-q", "-m", "initial")
-	gittest.CLI(t, gs.Root(), "init", "-q", "--bare", "-b", "main", "fleet.git")
-	gittest.CLI(t, work, "push", "-q", filepath.Join(gs.Root(), "fleet.git"), "main")
+	seedFleet(t, gs, "fleet over ssh\n")
 	return gs.SSHAddress() + "/fleet.git", creds, gs
 }

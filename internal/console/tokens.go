@@ -60,13 +60,12 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	_, base := tokensBase(r)
 	t, err := c.core.RevokeToken(r, id)
 	if err != nil {
-		_, base := tokensBase(r)
 		c.back(w, r, base, err)
 		return
 	}
-	_, base := tokensBase(r)
 	setFlash(w, "ok", "Revoked token "+t.Name+": it no longer works.")
 	redirect(w, r, base)
 }

@@ -40,21 +40,7 @@ func TestConcurrentWriters(t *testing.T) {
 		ws[i] = newTestWriter(t, WithMaxAttempts(30))
 	}
 
-	var wg sync.WaitGroup
-	errs := make([]error, applies)
-	for i := range applies {
-		wg.Go(func() {
-			ci := testCI
-			ci.Subject = fmt.Sprintf("deploy %02d", i)
-			_, errs[i] = ws[i%writers].Apply(context.Background(), repo, []Change{
-				{Path: fmt.Sprintf("apps/app-%02d/deploy.yaml", i), Content: []byte("replicas: " + strconv.Itoa(i) + "\n")},
-			}, ci)
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		require.NoError(t, err, "apply %d", i)
-	}
+	applyAtOnce(t, ws, repo, applies)
 
 	require.Equal(t, strconv.Itoa(applies+1), srv.git(t, "app", "rev-list", "--count", "main"))
 	require.Empty(t, srv.git(t, "app", "log", "--merges", "--format=%H", "main"))
@@ -124,21 +110,7 @@ func TestWritersSharingACacheDir(t *testing.T) {
 	repo := repoAt(srv.url("app"))
 	dir := t.TempDir()
 	ws := []*Writer{NewWriter(dir, WithMaxAttempts(60)), NewWriter(dir, WithMaxAttempts(60)), NewWriter(dir, WithMaxAttempts(60)), NewWriter(dir, WithMaxAttempts(60))}
-	var wg sync.WaitGroup
-	errs := make([]error, applies)
-	for i := range applies {
-		wg.Go(func() {
-			ci := testCI
-			ci.Subject = fmt.Sprintf("deploy %02d", i)
-			_, errs[i] = ws[i%len(ws)].Apply(context.Background(), repo, []Change{
-				{Path: fmt.Sprintf("apps/app-%02d/deploy.yaml", i), Content: []byte("replicas: " + strconv.Itoa(i) + "\n")},
-			}, ci)
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		require.NoError(t, err, "apply %d", i)
-	}
+	applyAtOnce(t, ws, repo, applies)
 	require.Equal(t, strconv.Itoa(applies+1), srv.git(t, "app", "rev-list", "--count", "main"))
 	srv.git(t, "app", "fsck", "--strict")
 	entries, err := os.ReadDir(dir)
@@ -199,5 +171,26 @@ func TestHungGitServer(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatalf("%s: Apply still waiting on a server that never answers", repo.URL)
 		}
+	}
+}
+
+// applyAtOnce runs n Apply calls at once, spread over ws, each changing its own file, and
+// requires every one to succeed.
+func applyAtOnce(t *testing.T, ws []*Writer, repo Repo, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			ci := testCI
+			ci.Subject = fmt.Sprintf("deploy %02d", i)
+			_, errs[i] = ws[i%len(ws)].Apply(context.Background(), repo, []Change{
+				{Path: fmt.Sprintf("apps/app-%02d/deploy.yaml", i), Content: []byte("replicas: " + strconv.Itoa(i) + "\n")},
+			}, ci)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "apply %d", i)
 	}
 }

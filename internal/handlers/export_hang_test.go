@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,8 +16,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fluxbridge/fluxbridge/internal/cluster"
-	"github.com/fluxbridge/fluxbridge/internal/fluxscheme"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
@@ -45,18 +41,7 @@ func TestExportWithAHungCluster(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { _ = ln.Close() })
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-current-context: c
-`, ln.Addr())), 0o600))
-	scheme, err := fluxscheme.New()
-	require.NoError(t, err)
-	reg, err := cluster.NewRegistry([]cluster.Spec{{Name: storetest.Cluster, Kubeconfig: kubeconfig}}, scheme)
-	require.NoError(t, err)
+	reg := clustersAt(t, ln.Addr().String(), storetest.Cluster)
 
 	pool := storetest.NewDB(t)
 	st := store.New(pool)

@@ -80,19 +80,27 @@ func setup(t *testing.T) *testBundle {
 // real apiservers in internal/fluxcontrol.
 func unreachableClusters(t *testing.T) *cluster.Registry {
 	t.Helper()
+	return clustersAt(t, "127.0.0.1:1", storetest.Cluster, "staging")
+}
+
+// clustersAt is a registry of the named clusters, all with an apiserver at addr.
+func clustersAt(t *testing.T, addr string, names ...string) *cluster.Registry {
+	t.Helper()
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
 kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+clusters: [{name: c, cluster: {server: "https://`+addr+`", insecure-skip-tls-verify: true}}]
 users: [{name: u, user: {token: t}}]
 contexts: [{name: c, context: {cluster: c, user: u}}]
 current-context: c
 `), 0o600))
 	scheme, err := fluxscheme.New()
 	require.NoError(t, err)
-	reg, err := cluster.NewRegistry([]cluster.Spec{
-		{Name: storetest.Cluster, Kubeconfig: kubeconfig}, {Name: "staging", Kubeconfig: kubeconfig},
-	}, scheme)
+	specs := make([]cluster.Spec, len(names))
+	for i, n := range names {
+		specs[i] = cluster.Spec{Name: n, Kubeconfig: kubeconfig}
+	}
+	reg, err := cluster.NewRegistry(specs, scheme)
 	require.NoError(t, err)
 	return reg
 }
