@@ -33,7 +33,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		return errBadRequest("", "read request body: %v", err)
 	}
 	// Postgres text cannot hold NUL: one in any string is a 400 naming where, never a 500.
-	if bytes.Contains(bytes.ToLower(raw), []byte(`\u0000`)) {
+	// (JSON escapes it only as \u0000: the escape is lowercase and 0 has no case.)
+	if bytes.Contains(raw, []byte(`\u0000`)) {
 		var v any
 		if json.Unmarshal(raw, &v) == nil {
 			if path, ok := findNUL(v, ""); ok {
