@@ -103,7 +103,15 @@ func TestConsoleDeployOnFlux(t *testing.T) {
 	require.Equal(t, "registry.example.com/acme/shop:1.0.0", dep.Spec.Template.Spec.Containers[0].Image)
 	br.Run(chromedp.Click(chromedp.ID("history-link")), chromedp.WaitVisible(chromedp.ID("history")))
 	br.WaitFor(`!!document.querySelector("#unlock-button")`, 30*time.Second)
-	require.Contains(t, br.Text("#lock"), "Locked")
+	// The deployment's verdict and the rollback's own phase are written by different jobs: the
+	// lock reads "Rolling back" until the rollback job has seen the verdict too. Wait for it.
+	require.Eventually(t, func() bool {
+		if strings.Contains(br.Text("#lock"), "Locked") {
+			return true
+		}
+		br.Run(chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("lock")))
+		return false
+	}, settleTimeout, time.Second, br.Text("#lock"))
 	br.Page("e2e-rollback-locked")
 	br.Run(chromedp.Click(chromedp.ID("unlock-button")))
 	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Unlocked")`, 30*time.Second)
