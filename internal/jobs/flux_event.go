@@ -236,14 +236,41 @@ func SettleDeployment(ctx context.Context, tx pgx.Tx, st *store.Store, isAncesto
 	if matched || undecided {
 		return nil // undecided: not known to be a Git push, so no gitops-git record yet
 	}
-	d, changed, err := st.RecordGitDeployment(ctx, tx, store.NewDeployment{
+	nd := store.NewDeployment{
 		ProjectID: res.ProjectID, EnvironmentID: *res.EnvironmentID, GitopsResourceID: &res.ID,
 		Status: o.Status, Revision: rev, CommitSHA: sha, Message: o.Message,
-	}, o.At)
+	}
+	if sha != "" {
+		// image-automation-controller's push (its status.lastPushCommit, seen by the watch)
+		// is not a person's; the watch marks it later when it sees the push after this.
+		auto, err := st.ImageAutomationOfCommit(ctx, tx, res.ProjectID, sha)
+		switch {
+		case err == nil:
+			nd.Trigger, nd.TriggerRef, nd.CommitAuthor = store.TriggerImageAutomation, auto.Namespace+"/"+auto.Name, automationAuthor(auto)
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	d, changed, err := st.RecordGitDeployment(ctx, tx, nd, o.At)
 	if err != nil || !changed {
 		return err
 	}
+	if nd.Trigger != "" {
+		o.Details = withDetail(o.Details, "trigger", nd.Trigger, "trigger_ref", nd.TriggerRef)
+	}
 	return auditDeployment(ctx, tx, st, res, o, d.ID, store.MethodGitopsGit)
+}
+
+// withDetail returns a copy of details with the key/value pairs kv added.
+func withDetail(details map[string]any, kv ...string) map[string]any {
+	out := make(map[string]any, len(details)+len(kv)/2)
+	for k, v := range details {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
 }
 
 // ancestorTimeout bounds one ancestry check in Git (made before the event's transaction).
@@ -280,10 +307,24 @@ func (w *FluxEventWorker) audit(ctx context.Context, tx pgx.Tx, row *store.FluxE
 		Action: "flux." + row.Reason, TargetType: row.Kind, TargetID: row.Namespace + "/" + row.Name,
 		Cluster: row.Cluster, Message: row.Message, Details: details,
 	}
-	if res != nil {
-		e.ProjectID, e.EnvironmentID = &res.ProjectID, res.EnvironmentID
+	if res == nil {
+		_, err = w.Store.InsertAudit(ctx, tx, e)
+		return err
 	}
-	_, err = w.Store.InsertAudit(ctx, tx, e)
+	e.ProjectID, e.EnvironmentID = &res.ProjectID, res.EnvironmentID
+	f, ok := ev.Fact()
+	switch {
+	case !ok:
+		_, err = w.Store.InsertAudit(ctx, tx, e)
+	case f.Action == fluxevent.ImageUpdated:
+		// The event keeps its own row; the tag change gets the one row the watch shares.
+		if _, err = w.Store.InsertAudit(ctx, tx, e); err == nil {
+			err = auditImageUpdate(ctx, tx, w.Store, res, f, res.LastAppliedRevision, "event", row.EventTime)
+		}
+	default:
+		// A new artifact or revision the watch may have audited already: one row, not two.
+		_, err = w.Store.InsertEventAudit(ctx, tx, e, ObservedKey(objectRefOf(res), f.Revision))
+	}
 	return err
 }
 

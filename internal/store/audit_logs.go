@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Actor types of audit rows.
@@ -32,9 +34,17 @@ type AuditEntry struct {
 	SourceIP      string          `db:"source_ip" json:"source_ip"`
 	Message       string          `db:"message" json:"message"`
 	Details       json.RawMessage `db:"details" json:"details"`
+	// DedupKey names a fact more than one reporter can record (see InsertObservedAudit);
+	// empty for the rest.
+	DedupKey *string `db:"dedup_key" json:"-"`
 }
 
-// InsertAudit appends an audit row; At defaults to now and Details to {}.
+// ObservedByWatch is the details key and value of an audit row the watch wrote for a fact
+// an event would have reported.
+const ObservedByWatch = "watch"
+
+// InsertAudit appends an audit row; At defaults to now and Details to {}. A row with a
+// DedupKey already taken is not inserted (id 0).
 func (s *Store) InsertAudit(ctx context.Context, db DBTX, e AuditEntry) (int64, error) {
 	if e.At.IsZero() {
 		e.At = time.Now()
@@ -42,17 +52,50 @@ func (s *Store) InsertAudit(ctx context.Context, db DBTX, e AuditEntry) (int64, 
 	if len(e.Details) == 0 {
 		e.Details = json.RawMessage(`{}`)
 	}
-	var id int64
-	err := db.QueryRow(ctx, `
+	rows, _ := db.Query(ctx, `
 		INSERT INTO audit_logs (at, actor_type, actor_id, actor_name, action, target_type, target_id,
-			project_id, environment_id, cluster, request_id, source_ip, message, details)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+			project_id, environment_id, cluster, request_id, source_ip, message, details, dedup_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+		RETURNING id`,
 		e.At, e.ActorType, e.ActorID, e.ActorName, e.Action, e.TargetType, e.TargetID,
-		e.ProjectID, e.EnvironmentID, e.Cluster, e.RequestID, e.SourceIP, e.Message, e.Details).Scan(&id)
+		e.ProjectID, e.EnvironmentID, e.Cluster, e.RequestID, e.SourceIP, e.Message, e.Details, e.DedupKey)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return 0, fmt.Errorf("insert audit log: %w", err)
 	}
-	return id, nil
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return ids[0], nil
+}
+
+// InsertEventAudit appends the audit row of a Flux event that reports the fact key names (a
+// new artifact, revision or tag). When the watch saw that fact first and audited it, the
+// event adds no second row: it confirms the watch's row, which takes the event's details
+// (id 0). Any later event of the same fact (Flux reports a revision again) gets a row of its
+// own, as every event does.
+func (s *Store) InsertEventAudit(ctx context.Context, db DBTX, e AuditEntry, key string) (int64, error) {
+	e.DedupKey = &key
+	id, err := s.InsertAudit(ctx, db, e)
+	if err != nil || id != 0 {
+		return id, err
+	}
+	if len(e.Details) == 0 {
+		e.Details = json.RawMessage(`{}`)
+	}
+	tag, err := db.Exec(ctx, `
+		UPDATE audit_logs SET details = details || $2::jsonb || '{"confirmed_by_event": true}'::jsonb
+		WHERE dedup_key = $1 AND details->>'observed_by' = $3 AND NOT details ? 'confirmed_by_event'`,
+		key, e.Details, ObservedByWatch)
+	if err != nil {
+		return 0, fmt.Errorf("confirm audit log %q: %w", key, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return 0, nil
+	}
+	e.DedupKey = nil
+	return s.InsertAudit(ctx, db, e)
 }
 
 // AuditFilter narrows ListAudit; zero fields match everything.

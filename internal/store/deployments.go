@@ -42,7 +42,18 @@ type Deployment struct {
 	CreatedAt        time.Time  `db:"created_at" json:"created_at"`
 	UpdatedAt        time.Time  `db:"updated_at" json:"updated_at"`
 	FinishedAt       *time.Time `db:"finished_at" json:"finished_at"`
+	// Trigger is what set the deployment off besides a person: TriggerImageAutomation or
+	// TriggerAutoRollback; "" for a person. TriggerRef names it (the ImageUpdateAutomation's
+	// namespace/name, or the failed deployment an automatic rollback undoes).
+	Trigger    string `db:"trigger" json:"trigger"`
+	TriggerRef string `db:"trigger_ref" json:"trigger_ref"`
 }
+
+// Triggers of deployments not started by a person.
+const (
+	TriggerImageAutomation = "image-automation"
+	TriggerAutoRollback    = "auto-rollback"
+)
 
 // NewDeployment holds what CreateDeployment needs.
 type NewDeployment struct {
@@ -58,6 +69,8 @@ type NewDeployment struct {
 	CommitAuthor     string
 	RequestedBy      *int64
 	Message          string
+	Trigger          string
+	TriggerRef       string
 }
 
 // CreateDeployment inserts a deployment.
@@ -133,14 +146,15 @@ func (s *Store) FinishDeployment(ctx context.Context, db DBTX, id int64, status,
 func (s *Store) RecordGitDeployment(ctx context.Context, db DBTX, d NewDeployment, at time.Time) (*Deployment, bool, error) {
 	rows, _ := db.Query(ctx, `
 		INSERT INTO deployments (project_id, environment_id, gitops_resource_id, deployment_method, status,
-			revision, commit_sha, message, finished_at)
-		VALUES ($1, $2, $3, 'gitops-git', $4, $5, $6, $7, $8)
+			revision, commit_sha, message, finished_at, commit_author, trigger, trigger_ref)
+		VALUES ($1, $2, $3, 'gitops-git', $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (gitops_resource_id, revision) WHERE deployment_method = 'gitops-git'
 		DO UPDATE SET status = EXCLUDED.status, message = EXCLUDED.message,
 			finished_at = EXCLUDED.finished_at, updated_at = now()
 		WHERE deployments.status = 'failed' AND EXCLUDED.status = 'succeeded'
 		RETURNING *`,
-		d.ProjectID, d.EnvironmentID, d.GitopsResourceID, d.Status, d.Revision, d.CommitSHA, d.Message, at)
+		d.ProjectID, d.EnvironmentID, d.GitopsResourceID, d.Status, d.Revision, d.CommitSHA, d.Message, at,
+		d.CommitAuthor, d.Trigger, d.TriggerRef)
 	out, err := collectAll[Deployment](rows)
 	if err != nil {
 		return nil, false, fmt.Errorf("record gitops-git deployment: %w", err)
@@ -156,6 +170,34 @@ func (s *Store) RecordGitDeployment(ctx context.Context, db DBTX, d NewDeploymen
 		return nil, false, fmt.Errorf("read gitops-git deployment: %w", err)
 	}
 	return existing, false, nil
+}
+
+// MarkImageAutomationCommit records that commit sha was image-automation-controller's push
+// for the ImageUpdateAutomation ref (namespace/name), authored as author: the project's
+// gitops-git deployments of that commit recorded before the watch saw the push say so.
+func (s *Store) MarkImageAutomationCommit(ctx context.Context, db DBTX, projectID int64, sha, ref, author string) (int64, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE deployments SET trigger = 'image-automation', trigger_ref = $3,
+			commit_author = CASE WHEN commit_author = '' THEN $4 ELSE commit_author END, updated_at = now()
+		WHERE project_id = $1 AND commit_sha = $2 AND deployment_method = 'gitops-git' AND trigger = ''`,
+		projectID, sha, ref, author)
+	if err != nil {
+		return 0, fmt.Errorf("mark image automation commit %s: %w", sha, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ImageAutomationOfCommit returns the project's ImageUpdateAutomation whose last push was
+// commit sha, or ErrNotFound.
+func (s *Store) ImageAutomationOfCommit(ctx context.Context, db DBTX, projectID int64, sha string) (*Resource, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM gitops_resources
+		WHERE project_id = $1 AND kind = 'ImageUpdateAutomation' AND last_applied_revision = $2
+		ORDER BY id LIMIT 1`, projectID, sha)
+	r, err := collectOne[Resource](rows)
+	if err != nil {
+		return nil, notFound(err, "image automation of commit "+sha)
+	}
+	return r, nil
 }
 
 // DeploymentFilter narrows ListDeployments; zero fields match everything.

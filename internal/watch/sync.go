@@ -86,6 +86,16 @@ func (s *syncer) sync(ctx context.Context, ref flux.Ref, u *unstructured.Unstruc
 				return err
 			}
 		}
+		if f, ok := factOf(ref.Kind, o, u); ok && f.Revision != prev.LastAppliedRevision {
+			if err := jobs.AuditObserved(ctx, tx, s.store, &prev, f, o.Message, at); err != nil {
+				return err
+			}
+		}
+		if ref.Kind == "ImageUpdateAutomation" && o.AppliedRevision != prev.LastAppliedRevision {
+			if err := jobs.ImageAutomationPush(ctx, tx, s.store, res, o.AppliedRevision); err != nil {
+				return err
+			}
+		}
 		if err := s.settle(ctx, tx, isAncestor, res, o, at); err != nil {
 			return err
 		}
@@ -133,6 +143,39 @@ func (s *syncer) settle(ctx context.Context, tx pgx.Tx, isAncestor jobs.Ancestor
 		return jobs.SettleDeployment(ctx, tx, s.store, isAncestor, res, out)
 	}
 	return nil
+}
+
+// factOf is what an event would have reported about an object the watch sees ready at a
+// new revision: a source's new artifact, an applier's applied revision, an image policy's
+// new latest tag (see fluxevent.Fact).
+func factOf(kind string, o flux.Observation, u *unstructured.Unstructured) (fluxevent.Fact, bool) {
+	if o.Status != flux.StatusReady || o.AppliedRevision == "" {
+		return fluxevent.Fact{}, false
+	}
+	f := fluxevent.Fact{Revision: o.AppliedRevision}
+	switch {
+	case fluxevent.IsSource(kind):
+		f.Action = "flux.NewArtifact"
+	case kind == "Kustomization":
+		f.Action = "flux.ReconciliationSucceeded"
+	case kind == "HelmRelease":
+		var hist []json.RawMessage
+		_ = json.Unmarshal(o.HelmHistory, &hist)
+		f.Action = "flux.UpgradeSucceeded"
+		if len(hist) <= 1 {
+			f.Action = "flux.InstallSucceeded"
+		}
+	case kind == "ImagePolicy":
+		f.Action = fluxevent.ImageUpdated
+		name, _, _ := unstructured.NestedString(u.Object, "status", "observedPreviousRef", "name")
+		tag, _, _ := unstructured.NestedString(u.Object, "status", "observedPreviousRef", "tag")
+		if tag != "" {
+			f.Previous = name + ":" + tag
+		}
+	default:
+		return fluxevent.Fact{}, false
+	}
+	return f, true
 }
 
 // outcomeOf is the deployment outcome an applier's observation reports: ready at its applied
