@@ -103,7 +103,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	go func() {
 		defer close(watchDone)
 		watch.Run(wctx, watch.Deps{Store: st, LockConn: pool.Config().ConnConfig.Copy(), Clusters: reg.Managed(),
-			IsAncestor: jobs.GitAncestor(st, git, sec), Logger: log})
+			IsAncestor: jobs.GitAncestor(st, git, sec), River: rc, Logger: log})
 	}()
 	log.Info().Str("metrics_addr", cfg.MetricsAddr).Int("watched_clusters", len(reg.Managed())).Msg("working")
 

@@ -17,9 +17,11 @@ import (
 type envCard struct {
 	handlers.EnvView
 	Settings fluxspec.EnvSettings
-	Counts   []healthCount
-	Pending  *store.ApprovalRequest // a held change of its settings
-	CanEdit  error
+	// AutoRollback is gitops_config.autoRollback: failed console deploys roll back by themselves.
+	AutoRollback bool
+	Counts       []healthCount
+	Pending      *store.ApprovalRequest // a held change of its settings
+	CanEdit      error
 }
 
 type environmentsPage struct {
@@ -59,6 +61,9 @@ func (c *Console) environments(w http.ResponseWriter, r *http.Request) {
 		}
 		card := envCard{EnvView: v, CanEdit: c.core.Can(sc, "environment.update", e)}
 		card.Settings, _ = fluxspec.ParseEnvSettings(e.GitopsConfig)
+		if g, err := e.Gitops(); err == nil {
+			card.AutoRollback = g.AutoRollback
+		}
 		for _, h := range healthOrder {
 			if n := health[e.ID][h.status]; n > 0 {
 				card.Counts = append(card.Counts, healthCount{N: n, Label: h.label, Class: h.class, Icon: h.icon})
@@ -101,6 +106,11 @@ func (c *Console) environmentSettings(w http.ResponseWriter, r *http.Request) {
 		patch["requiredApprovals"] = n
 	} else {
 		patch["requiredApprovals"] = nil
+	}
+	if f.Get("autoRollback") == "true" {
+		patch["autoRollback"] = true
+	} else {
+		patch["autoRollback"] = nil
 	}
 	roles := f["deployRoles"]
 	if len(roles) > 0 {

@@ -64,6 +64,12 @@ func (c *Console) funcs() template.FuncMap {
 			}
 			return m
 		},
+		"trigger": func(t string) string {
+			if l, ok := triggerLabels[t]; ok {
+				return l
+			}
+			return t
+		},
 		"sourceable": sourceable,
 		"row":        func(slug string, r any) rowData { return rowData{Slug: slug, R: r} },
 		"action":     actionFor,

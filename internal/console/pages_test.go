@@ -254,9 +254,12 @@ func TestEnvironmentSettings(t *testing.T) {
 	require.Contains(t, br.Text("#env-production"), "none", "no approvals yet")
 	br.Run(chromedp.Click(chromedp.CSS("#env-production summary")))
 	browsertest.Eval[string](br, `document.querySelector("#production-approvals").value = ""`)
-	br.Run(chromedp.SendKeys(chromedp.ID("production-approvals"), "2"), chromedp.Click(chromedp.ID("production-save")), chromedp.WaitVisible(chromedp.ID("flash")))
+	require.Contains(t, br.Text("#production-auto-rollback"), "left for a person")
+	br.Run(chromedp.SendKeys(chromedp.ID("production-approvals"), "2"), chromedp.Click(chromedp.ID("production-autorollback")),
+		chromedp.Click(chromedp.ID("production-save")), chromedp.WaitVisible(chromedp.ID("flash")))
 	require.Contains(t, br.Text("#flash"), "Saved")
 	require.Contains(t, br.Text("#env-production"), "2 from people other than the requester")
+	require.Contains(t, br.Text("#production-auto-rollback"), "rolled back automatically to the app's previous successful deployment, once approved")
 
 	br.Run(chromedp.Click(chromedp.CSS("#env-production summary")))
 	browsertest.Eval[string](br, `document.querySelector("#production-approvals").value = ""`)

@@ -100,6 +100,9 @@ func DeploymentBadge(status string) Badge {
 // methodLabels say where a deployment came from.
 var methodLabels = map[string]string{"manual": "manual", "gitops-ui": "console", "gitops-git": "Git push"}
 
+// triggerLabels say what set a deployment off when it was not a person.
+var triggerLabels = map[string]string{"image-automation": "image automation", "auto-rollback": "automatic rollback"}
+
 // SeverityBadge maps a notification's severity onto the vocabulary.
 func SeverityBadge(severity string) Badge {
 	switch severity {

@@ -86,6 +86,7 @@ type project struct {
 type projectOpts struct {
 	gitInterval string         // the GitRepository's interval; default 10m (fluxbridge triggers reconciles)
 	envConfig   map[string]any // the environment's gitops_config
+	timeout     string         // the Kustomization's health check timeout; default 1m
 }
 
 // newProject sets up a project; its repository is a fresh one named after the slug.
@@ -93,6 +94,9 @@ func newProject(t testing.TB, slug string, o projectOpts) *project {
 	t.Helper()
 	if o.gitInterval == "" {
 		o.gitInterval = "10m"
+	}
+	if o.timeout == "" {
+		o.timeout = "1m"
 	}
 	p := &project{slug: slug, namespace: slug + "-dev"}
 	rig.Git.initRepo(t, slug)
@@ -117,7 +121,7 @@ func newProject(t testing.TB, slug string, o projectOpts) *project {
 		"kind": "Kustomization", "namespace": fluxNamespace, "name": slug + "-dev", "repository_id": p.repoID,
 		"config": obj{
 			"sourceRef": obj{"kind": "GitRepository", "name": slug}, "path": "./clusters/dev", "prune": true,
-			"wait": true, "interval": "10m", "retryInterval": "15s", "timeout": "1m",
+			"wait": true, "interval": "10m", "retryInterval": "15s", "timeout": o.timeout,
 		},
 	})
 	p.kustID = id(k["items"].([]any)[0].(obj), "id")

@@ -173,7 +173,7 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 	go func() {
 		defer close(a.watchDone)
 		watch.Run(wctx, watch.Deps{Store: a.st, LockConn: a.pool.Config().ConnConfig.Copy(), Clusters: reg.Managed(),
-			IsAncestor: jobs.GitAncestor(a.st, git, sec), Logger: wlog})
+			IsAncestor: jobs.GitAncestor(a.st, git, sec), River: a.worker, Logger: wlog})
 	}()
 	return a, nil
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -46,7 +47,11 @@ func (p *placement) ownsNamespace(ns string) bool { return slices.Contains(p.nam
 func placementOf(project *store.Project, env *store.Environment, repos []store.Repository, requireRepo bool) (*placement, error) {
 	ec, err := env.Gitops()
 	if err != nil {
-		return nil, errBadRequest("gitops_config", "environment %s: %v", env.Name, err)
+		field := "gitops_config"
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field != "" {
+			return nil, errBadRequest(field+"."+te.Field, "must be %s, got a JSON %s", te.Type, te.Value)
+		}
+		return nil, errBadRequest(field, "environment %s: %v", env.Name, err)
 	}
 	p := &placement{namespaces: env.Namespaces(project.Slug)}
 	p.namespace = p.namespaces[0]

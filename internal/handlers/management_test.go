@@ -75,6 +75,7 @@ func TestCreateEnvironment(t *testing.T) {
 		{`{"name": "prod2", "kind": "prod", "cluster": "prod-eu", "gitops_config": [1]}`, "gitops_config"},
 		{`{"name": "prod2", "kind": "prod", "cluster": "prod-eu", "gitops_config": {"deployRoles": ["root"]}}`, "gitops_config.deployRoles"},
 		{`{"name": "prod2", "kind": "prod", "cluster": "prod-eu", "gitops_config": {"approvalTTL": 5}}`, "gitops_config.approvalTTL"},
+		{`{"name": "prod2", "kind": "prod", "cluster": "prod-eu", "gitops_config": {"autoRollback": "yes"}}`, "gitops_config.autoRollback"},
 		{`{"name": 7}`, "name"},
 		{`{"name": "prod2", "kind": "prod", "cluster": "prod-eu", "extra": 1}`, "extra"},
 	}

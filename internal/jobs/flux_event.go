@@ -223,6 +223,11 @@ func SettleDeployment(ctx context.Context, tx pgx.Tx, st *store.Store, isAncesto
 			if err := auditDeployment(ctx, tx, st, res, o, d.ID, store.MethodGitopsUI); err != nil {
 				return err
 			}
+			if o.Status == store.DeployFailed {
+				if err := maybeAutoRollback(ctx, tx, st, res, &d); err != nil {
+					return err
+				}
+			}
 			matched = true
 		}
 		if !matched {

@@ -45,6 +45,14 @@ func setup(t *testing.T) *testBundle {
 // deliver stores an event body as the webhook would and works its job; it returns the event ID.
 func (b *testBundle) deliver(t *testing.T, body []byte) int64 {
 	t.Helper()
+	id := b.insertEvent(t, body)
+	b.work(t, id)
+	return id
+}
+
+// insertEvent stores an event body as the webhook would; it returns the event ID.
+func (b *testBundle) insertEvent(t *testing.T, body []byte) int64 {
+	t.Helper()
 	ev, err := fluxevent.Decode(body)
 	require.NoError(t, err)
 	fp := ev.Fingerprint(storetest.Cluster)
@@ -57,7 +65,6 @@ func (b *testBundle) deliver(t *testing.T, body []byte) int64 {
 	})
 	require.NoError(t, err)
 	require.True(t, inserted)
-	b.work(t, id)
 	return id
 }
 

@@ -118,6 +118,7 @@ func Register(workers *river.Workers, d Deps) error {
 		river.AddWorkerSafely(workers, &ManualDeployWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &EnvironmentConfigWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &ApprovalExpiryWorker{Store: d.Store}),
+		river.AddWorkerSafely(workers, &AutoRollbackWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &FeedPruneWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &RetentionWorker{Store: d.Store, Retention: d.Retention}),
 		river.AddWorkerSafely(workers, &ApplyResourceWorker{kubeDeps: kd}),

@@ -263,6 +263,9 @@ func (w *RollbackWorker) message(ctx context.Context, job *river.Job[RollbackArg
 		return rollbackMessage{}, err
 	}
 	m := rollbackMessage{App: rb.App, Env: env.Name, Dir: rb.Path, Target: rb.TargetCommit, DeployID: d.ID, Committer: w.Committer}
+	if d.Trigger == store.TriggerAutoRollback {
+		m.FailedID = d.TriggerRef
+	}
 	if rb.TargetDeploymentID != nil {
 		if m.TargetDep, err = w.Store.DeploymentByID(ctx, db, *rb.TargetDeploymentID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return m, err

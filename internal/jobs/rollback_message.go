@@ -18,6 +18,8 @@ type rollbackMessage struct {
 	Requester *store.User       // nil when the user was deleted
 	Approvers []string
 	Committer gitops.Signature
+	// FailedID is the failed deployment an automatic rollback undoes; "" for a person's.
+	FailedID string
 }
 
 // commitInfo renders the subject, body, trailers and signatures, like a deploy's.
@@ -32,6 +34,9 @@ func (m rollbackMessage) commitInfo() gitops.CommitInfo {
 	}
 	if m.Requester != nil {
 		ci.Trailers = append(ci.Trailers, [2]string{"Requested-By", signature(ci.Author)})
+	}
+	if m.FailedID != "" {
+		ci.Trailers = append(ci.Trailers, [2]string{"Auto-Rollback-Of", m.FailedID})
 	}
 	ci.Trailers = append(ci.Trailers, [2]string{"Environment", m.Env})
 	for _, a := range m.Approvers {
@@ -58,7 +63,11 @@ func (m rollbackMessage) body() string {
 			who = u.DisplayName + " (" + u.Username + ")"
 		}
 	}
-	fmt.Fprintf(&b, "Rolled back from the fluxbridge UI by %s.\n\n", who)
+	if m.FailedID != "" {
+		fmt.Fprintf(&b, "Rolled back automatically by fluxbridge: deployment %s failed in Flux and the\nenvironment rolls back by itself (autoRollback).\n\n", m.FailedID)
+	} else {
+		fmt.Fprintf(&b, "Rolled back from the fluxbridge UI by %s.\n\n", who)
+	}
 	fmt.Fprintf(&b, "Restores %s/ to its content at commit %s", m.Dir, m.Target)
 	if d := m.TargetDep; d != nil {
 		fmt.Fprintf(&b, ",\nwhich deployment %d (%s", d.ID, d.DeploymentMethod)

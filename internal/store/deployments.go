@@ -80,10 +80,10 @@ func (s *Store) CreateDeployment(ctx context.Context, db DBTX, d NewDeployment) 
 	}
 	rows, _ := db.Query(ctx, `
 		INSERT INTO deployments (project_id, environment_id, gitops_resource_id, deployment_method, status, app,
-			revision, commit_sha, commit_message, commit_author, requested_by, message)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
+			revision, commit_sha, commit_message, commit_author, requested_by, message, trigger, trigger_ref)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
 		d.ProjectID, d.EnvironmentID, d.GitopsResourceID, d.Method, d.Status, d.App,
-		d.Revision, d.CommitSHA, d.CommitMessage, d.CommitAuthor, d.RequestedBy, d.Message)
+		d.Revision, d.CommitSHA, d.CommitMessage, d.CommitAuthor, d.RequestedBy, d.Message, d.Trigger, d.TriggerRef)
 	out, err := collectOne[Deployment](rows)
 	if err != nil {
 		return nil, fmt.Errorf("insert deployment: %w", err)

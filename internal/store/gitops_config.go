@@ -48,6 +48,11 @@ type EnvGitops struct {
 	// environment's Kustomization (with its source) at once; false leaves the commit to Flux's
 	// interval.
 	ReconcileOnDeploy *bool `json:"reconcileOnDeploy,omitempty"`
+	// AutoRollback, false by default, makes fluxbridge roll an app back by itself when a
+	// console deploy of it fails in Flux (health checks not passing within the
+	// Kustomization's timeout, a failed apply): a revert to the app's previous successful
+	// deployment, as a person's rollback, through the environment's approval gate.
+	AutoRollback bool `json:"autoRollback,omitempty"`
 }
 
 // KustomizationRef names a Flux Kustomization in the environment's cluster.

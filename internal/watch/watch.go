@@ -63,6 +63,9 @@ type Deps struct {
 	// OnLeader, if set, is called when this process starts or stops leading a cluster's watch
 	// (for tests and metrics).
 	OnLeader func(cluster string, leading bool)
+	// River inserts the jobs the watch's writes set off (an automatic rollback of a failed
+	// deploy) in the same transaction; optional.
+	River jobs.Inserter
 	// Rediscover is how often the leader looks for Flux kinds the cluster started or stopped
 	// serving; default rediscoverEvery.
 	Rediscover time.Duration
@@ -172,6 +175,9 @@ func watchCluster(ctx context.Context, d Deps, c *cluster.Cluster, log zerolog.L
 	defer stop()
 	errc := make(chan error, 2)
 	go func() { errc <- ca.Start(ctx) }()
+	if d.River != nil {
+		ctx = jobs.WithInserter(ctx, d.River)
+	}
 	s := &syncer{store: d.Store, cluster: c.Name, isAncestor: d.IsAncestor}
 	var wg sync.WaitGroup
 	for range syncWorkers {
