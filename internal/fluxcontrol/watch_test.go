@@ -65,7 +65,8 @@ func TestWatchShowsStatusWithin2s(t *testing.T) {
 }
 
 // TestHelmReleaseUpgradeCountedOnce: a HelmRelease upgrade seen by the watch records the
-// deployment and the chart version; the same upgrade arriving by webhook adds nothing.
+// deployment, the chart version and the audit row its event would have; the same upgrade
+// arriving by webhook adds nothing.
 func TestHelmReleaseUpgradeCountedOnce(t *testing.T) {
 	b := setup(t)
 	hr := b.create(t, "/projects/shop/environments/staging/resources", map[string]any{"kind": "HelmRelease", "namespace": b.ns, "name": "podinfo",
@@ -88,6 +89,7 @@ func TestHelmReleaseUpgradeCountedOnce(t *testing.T) {
 	require.Equal(t, "6.7.1", r.LastAppliedRevision)
 	require.Contains(t, string(r.HelmHistory), `"chartVersion":"6.7.0"`)
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM deployments WHERE gitops_resource_id = $1 AND revision = '6.7.1'`, hr.ID))
+	b.waitAudit(t, "flux.UpgradeSucceeded", hr, "6.7.1") // the watch alone saw it (R5b.2)
 
 	// notification-controller delivers the same upgrade, later.
 	ev := map[string]any{
@@ -101,6 +103,7 @@ func TestHelmReleaseUpgradeCountedOnce(t *testing.T) {
 		return b.count(t, `SELECT count(*) FROM flux_events WHERE processed_at IS NOT NULL`) == 1
 	}, waitFor, poll)
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM deployments WHERE gitops_resource_id = $1`, hr.ID), "webhook and watch count the upgrade once")
+	require.Equal(t, 1, b.auditRows(t, "flux.UpgradeSucceeded", hr, "6.7.1"), "and audit it once")
 }
 
 // TestOneWatchLeaderPerCluster: of two watches on one database, one leads each cluster; when it
