@@ -17,6 +17,8 @@ CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fluxbridge
 key = $(shell cat $(1) | sha256sum | cut -c1-12)
 
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
+CHAOS_OUTAGE  ?= 60s
+CHAOS_TESTS   := ^(TestKill9UnderWebhookLoad|TestKill9WorkerMidPush|TestPostgresRestartUnderLoad|TestGitServerDownThenBack|TestApiserverDownThenBack|TestHungGitServer|TestExportWithAHungCluster|TestWritersSharingACacheDir)$$
 FUZZ_TIME     ?= 5s
 FUZZ_EXECS    ?= 1000000
 # package:target of every fuzz target; `make test` runs each for FUZZ_TIME, `make fuzz` for FUZZ_EXECS.
@@ -99,6 +101,13 @@ bench: ensure-postgres $(BIN)/devenv
 	PG_DURABLE=1 $(BIN)/devenv test -- go test -run '^$$' -bench DeployVsGitCLI -benchtime 30x ./internal/jobs
 	$(BIN)/devenv test -- go test -run '^$$' -bench Overview1000 -benchtime 50x ./internal/console
 	$(BIN)/devenv test -- go test -run '^$$' -bench SSEStreams500 -benchtime 1x ./internal/feed
+
+## chaos: the fault suite with 60-second outages (make test runs it with 3-second ones), each printing its figure
+.PHONY: chaos
+chaos: ensure-postgres $(BIN)/devenv $(KUBE_BIN)/etcd $(KUBE_BIN)/kube-apiserver $(CRDS_DIR) rig-links
+	FLUXBRIDGE_CHAOS_OUTAGE=$(CHAOS_OUTAGE) $(E2E_ENV) $(BIN)/devenv test -- go test -count=1 -timeout 30m -v \
+		-run '$(CHAOS_TESTS)' ./cmd/receiver ./internal/jobs ./internal/gitops ./internal/handlers ./internal/fluxcontrol \
+		| grep -E '^(=== RUN|--- |ok|FAIL|PASS)|_test.go:[0-9]+: '
 
 ## lint: go vet and gofmt
 .PHONY: lint

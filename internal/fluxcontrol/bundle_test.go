@@ -25,6 +25,7 @@ import (
 
 	"github.com/fluxbridge/fluxbridge/internal/auth"
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
+	"github.com/fluxbridge/fluxbridge/internal/faultnet"
 	"github.com/fluxbridge/fluxbridge/internal/flux"
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/jobs"
@@ -66,9 +67,19 @@ type bundle struct {
 	mu        sync.Mutex
 	leading   map[string]bool // clusters whose watch setup's watch leads
 	stopWatch func()          // stops setup's watch and waits for it
+	westProxy *faultnet.Proxy // setupOpts.westProxy
 }
 
-func setup(t *testing.T) *bundle {
+// setupOpts vary setup.
+type setupOpts struct {
+	// westProxy reaches west's apiserver through a proxy the test can take down (b.westProxy),
+	// and retries failed jobs every second.
+	westProxy bool
+}
+
+func setup(t *testing.T) *bundle { return setupWith(t, setupOpts{}) }
+
+func setupWith(t *testing.T, o setupOpts) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	pool := storetest.NewDB(t)
@@ -76,9 +87,15 @@ func setup(t *testing.T) *bundle {
 	b := &bundle{pool: pool, st: st, ns: fmt.Sprintf("t%d-%d", time.Now().UnixNano()%1e6, nsSeq.Add(1))}
 
 	var err error
+	westKubeconfig := west.KubeconfigPath()
+	var retry river.ClientRetryPolicy
+	if o.westProxy {
+		westKubeconfig, b.westProxy = proxiedKubeconfig(t, west)
+		retry = everySecond{}
+	}
 	b.reg, err = cluster.NewRegistry([]cluster.Spec{
 		{Name: "east", Kubeconfig: east.KubeconfigPath(), FluxNamespace: "flux-system"},
-		{Name: "west", Kubeconfig: west.KubeconfigPath(), FluxNamespace: "flux-system"},
+		{Name: "west", Kubeconfig: westKubeconfig, FluxNamespace: "flux-system"},
 		{Name: "edge", FluxNamespace: "flux-system"}, // webhook only
 	}, east.Scheme)
 	require.NoError(t, err)
@@ -104,6 +121,7 @@ func setup(t *testing.T) *bundle {
 	require.NoError(t, jobs.Register(workers, jobs.Deps{Store: st, Clusters: b.reg, Secrets: b.secrets, ReconcilePoll: 50 * time.Millisecond, Metrics: b.workerMetrics}))
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues: jobs.Queues(), Workers: workers, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 20 * time.Millisecond,
+		RetryPolicy: retry,
 	})
 	require.NoError(t, err)
 	require.NoError(t, rc.Start(ctx))
