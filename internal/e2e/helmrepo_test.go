@@ -107,9 +107,9 @@ func (h *helmRepo) renderIndex() []byte {
 	return b
 }
 
-// chartTarball builds a chart archive as `helm package` lays it out.
-func chartTarball(name, version string) ([]byte, error) {
-	files := map[string]string{
+// chartFiles are the files of chart name at version, by path inside the chart's directory.
+func chartFiles(name, version string) map[string]string {
+	return map[string]string{
 		"Chart.yaml":  fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\nappVersion: %q\ndescription: e2e chart\ntype: application\n", name, version, version),
 		"values.yaml": "greeting: hello\n",
 		"templates/configmap.yaml": `apiVersion: v1
@@ -121,6 +121,11 @@ data:
   greeting: {{ .Values.greeting | quote }}
 `,
 	}
+}
+
+// chartTarball builds a chart archive as `helm package` lays it out.
+func chartTarball(name, version string) ([]byte, error) {
+	files := chartFiles(name, version)
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)

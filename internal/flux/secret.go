@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,7 +26,8 @@ const (
 var ErrSecretNotFound = errors.New("secret not found")
 
 // ValidateGitCredentials checks that data is a Flux Git credential: HTTPS basic auth
-// (username and password), an HTTPS bearer token, or SSH (identity and known_hosts). Unknown
+// (username and password), an HTTPS bearer token, or SSH (identity and known_hosts, and the
+// key's passphrase as password when it is encrypted, as source-controller reads it). Unknown
 // keys are refused, so a typo does not silently fail authentication in the cluster.
 func ValidateGitCredentials(data map[string][]byte) error {
 	for k := range data {
@@ -35,19 +37,46 @@ func ValidateGitCredentials(data map[string][]byte) error {
 			return fmt.Errorf("git credentials: unknown key %q", k)
 		}
 	}
-	https := len(data[KeyUsername]) > 0 || len(data[KeyPassword]) > 0
-	ssh := len(data[KeyIdentity]) > 0
+	sshKey := len(data[KeyIdentity]) > 0
+	// With an identity, password is the key's passphrase, not an HTTPS password.
+	https := len(data[KeyUsername]) > 0 || (len(data[KeyPassword]) > 0 && !sshKey)
 	switch {
-	case ssh && https:
+	case sshKey && https:
 		return errors.New("git credentials: both HTTPS (username/password) and SSH (identity) keys")
-	case ssh && len(data[KeyKnownHosts]) == 0:
+	case sshKey && len(data[KeyKnownHosts]) == 0:
 		return errors.New("git credentials: SSH identity without known_hosts")
 	case https && (len(data[KeyUsername]) == 0 || len(data[KeyPassword]) == 0):
 		return errors.New("git credentials: HTTPS needs both username and password")
-	case !ssh && !https && len(data[KeyBearerToken]) == 0:
+	case !sshKey && !https && len(data[KeyBearerToken]) == 0:
 		return errors.New("git credentials: empty")
 	}
 	return nil
+}
+
+// WithPublicKey returns data with identity.pub added when it holds an SSH identity without
+// one: the public half of the key (decrypted with password, its passphrase, if set) in
+// authorized_keys format, as `flux create secret git` writes it. Other data is returned as is;
+// data itself is never changed. The error says what is wrong with the key, never quoting it.
+func WithPublicKey(data map[string][]byte) (map[string][]byte, error) {
+	if len(data[KeyIdentity]) == 0 || len(data[KeyIdentityPub]) > 0 {
+		return data, nil
+	}
+	var signer ssh.Signer
+	var err error
+	if pass := data[KeyPassword]; len(pass) > 0 {
+		signer, err = ssh.ParsePrivateKeyWithPassphrase(data[KeyIdentity], pass)
+	} else {
+		signer, err = ssh.ParsePrivateKey(data[KeyIdentity])
+	}
+	if err != nil {
+		return nil, errors.New("git credentials: the SSH identity is not a usable private key (or the passphrase is wrong)")
+	}
+	out := make(map[string][]byte, len(data)+1)
+	for k, v := range data {
+		out[k] = v
+	}
+	out[KeyIdentityPub] = ssh.MarshalAuthorizedKey(signer.PublicKey())
+	return out, nil
 }
 
 // WriteSecret creates the Secret namespace/name holding exactly data, or rotates it: a

@@ -79,10 +79,8 @@ func (c *HelmReleaseConfig) validate() error {
 		if ch.Chart == "" {
 			errs = append(errs, fieldErr("config.chart.chart", "is required (a chart name, or a path in a Git source)"))
 		}
-		errs = append(errs, ch.SourceRef.validate("config.chart.sourceRef", KindHelmRepository, KindGitRepository, KindBucket))
-		if ch.Version != "" {
-			errs = append(errs, semverRange("config.chart.version", ch.Version))
-		}
+		errs = append(errs, ch.SourceRef.validate("config.chart.sourceRef", KindHelmRepository, KindGitRepository, KindBucket),
+			chartOf("config.chart.", ch.SourceRef.Kind, ch.Chart, ch.Version))
 		_, e := interval("config.chart.interval", ch.Interval, defaultHelmChartInterval)
 		errs = append(errs, e, oneOf("config.chart.reconcileStrategy", ch.ReconcileStrategy, "ChartVersion", "Revision"))
 	default:
@@ -118,6 +116,28 @@ func (c *HelmReleaseConfig) validate() error {
 		errs = append(errs, oneOf("config."+name+".strategy", r.Strategy, "rollback", "uninstall"))
 	}
 	return firstErr(errs...)
+}
+
+// chartOf checks a chart (its presence is the caller's check) and its version against the
+// kind of its source. From a HelmRepository: a chart name and an optional semver range. From a
+// GitRepository or Bucket: a directory inside the source and no version, which Flux ignores
+// there (it installs the version the chart's Chart.yaml has at the source's revision); "*",
+// the CRD's default, is let through so that an imported HelmRelease validates. prefix is
+// "config." or "config.chart.".
+func chartOf(prefix, kind, chart, version string) error {
+	if kind == KindGitRepository || kind == KindBucket {
+		if _, err := relPath(prefix+"chart", chart); err != nil {
+			return err
+		}
+		if version != "" && version != "*" {
+			return fieldErr(prefix+"version", "is ignored by Flux for a chart from a %s: it installs the version in the chart's Chart.yaml at the source's revision; leave version out and commit a new version to upgrade", kind)
+		}
+		return nil
+	}
+	if version != "" {
+		return semverRange(prefix+"version", version)
+	}
+	return nil
 }
 
 func (c *HelmReleaseConfig) build(t *Target) (client.Object, error) {

@@ -278,9 +278,7 @@ func (c *HelmChartConfig) validate() error {
 	if c.Chart == "" {
 		errs = append(errs, fieldErr("config.chart", "is required (a chart name, or a path in a Git source)"))
 	}
-	if c.Version != "" {
-		errs = append(errs, semverRange("config.version", c.Version))
-	}
+	errs = append(errs, chartOf("config.", c.SourceRef.Kind, c.Chart, c.Version))
 	_, e1 := interval("config.interval", c.Interval, defaultHelmChartInterval)
 	errs = append(errs, e1, oneOf("config.reconcileStrategy", c.ReconcileStrategy, "ChartVersion", "Revision"))
 	return firstErr(errs...)

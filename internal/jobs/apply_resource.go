@@ -138,7 +138,7 @@ func (w *ApplyResourceWorker) apply(ctx context.Context, tx pgx.Tx, res *store.R
 }
 
 // writeGitSecret copies the repository's credentials from the credential store into the
-// Secret the GitRepository names, in Flux's keys. Each apply rewrites it, which is how a
+// Secret the GitRepository names, in Flux's keys (an SSH key gets its identity.pub). Each apply rewrites it, which is how a
 // rotated credential reaches the cluster.
 func (w *ApplyResourceWorker) writeGitSecret(ctx context.Context, c client.Client, res *store.Resource, repo *store.Repository, name string) error {
 	if w.Secrets == nil {
@@ -149,6 +149,10 @@ func (w *ApplyResourceWorker) writeGitSecret(ctx context.Context, c client.Clien
 		return fmt.Errorf("read credentials of repository %s: %w", repo.Name, err)
 	}
 	if err := flux.ValidateGitCredentials(data); err != nil {
+		return river.JobCancel(fmt.Errorf("repository %s: %w", repo.Name, err))
+	}
+	// Flux's SSH Secrets carry the public key next to the private one.
+	if data, err = flux.WithPublicKey(data); err != nil {
 		return river.JobCancel(fmt.Errorf("repository %s: %w", repo.Name, err))
 	}
 	if err := flux.CheckSecretOwned(ctx, c, res.Namespace, name, fmt.Sprint(res.ID)); err != nil {
