@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -106,10 +108,43 @@ func DecodeTemplate(raw json.RawMessage) (*Template, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		return t, nil
 	}
-	if err := decodeStrict(raw, t); err != nil {
-		return nil, reprefix(err, "config", "flux")
+	var sections map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &sections); err != nil || sections == nil {
+		return nil, fieldErr("flux", "must be a JSON object with gitRepository, kustomization and helmRelease")
+	}
+	// Section by section, so that an unknown key is named with its section.
+	for _, key := range slices.Sorted(maps.Keys(sections)) {
+		v := sections[key]
+		var dst any
+		switch key {
+		case "gitRepository":
+			dst = &t.GitRepository
+		case "kustomization":
+			dst = &t.Kustomization
+		case "helmRelease":
+			if err := checkChartKeys(v); err != nil {
+				return nil, err
+			}
+			dst = &t.HelmRelease
+		default:
+			return nil, fieldErr("flux."+key, "unknown setting; a template's Flux side has gitRepository, kustomization and helmRelease")
+		}
+		if err := decodeStrict(v, dst); err != nil {
+			return nil, reprefix(err, "config", "flux."+key)
+		}
 	}
 	return t, nil
+}
+
+// checkChartKeys decodes a helmRelease's chart on its own first, so that an unknown key in it is
+// named "flux.helmRelease.chart.<key>".
+func checkChartKeys(helmRelease json.RawMessage) error {
+	var parts map[string]json.RawMessage
+	if json.Unmarshal(helmRelease, &parts) != nil || parts["chart"] == nil {
+		return nil // the section's own decoding reports it
+	}
+	var c *ChartTemplate
+	return reprefix(decodeStrict(parts["chart"], &c), "config", "flux.helmRelease.chart")
 }
 
 // Validate checks every setting t sets. With partial (a saved template) the chart's name and

@@ -107,7 +107,10 @@ func TestTemplateRejectsBadSettingsNamingTheField(t *testing.T) {
 		partial          bool
 	}{
 		{"unknown key", `{"kustomisation": {}}`, "flux.kustomisation", false},
+		{"unknown section key", `{"kustomization": {"retry": "1m"}}`, "flux.kustomization.retry", false},
+		{"unknown chart key", hr(`{"chart": {"chart": "p", "repo": "x"}}`), "flux.helmRelease.chart.repo", true},
 		{"wrong type", `{"kustomization": {"wait": "yes"}}`, "flux.kustomization.wait", false},
+		{"wrong chart type", hr(`{"chart": {"chart": "p", "version": 6}}`), "flux.helmRelease.chart.version", true},
 		{"bad interval", `{"gitRepository": {"interval": "1d"}}`, "flux.gitRepository.interval", false},
 		{"env source takes only a branch", `{"gitRepository": {"ref": {"tag": "v1"}}}`, "flux.gitRepository.ref", false},
 		{"bad timeout", `{"kustomization": {"timeout": "forever"}}`, "flux.kustomization.timeout", false},
