@@ -87,7 +87,7 @@ func (c *Console) saveTemplate(w http.ResponseWriter, r *http.Request) {
 		}
 		var form []byte
 		if form, err = json.Marshal(obj); err == nil {
-			_, err = c.core.CreateTemplate(r, strings.TrimSpace(r.PostForm.Get("template_name")), strings.TrimSpace(r.PostForm.Get("template_description")), kind, form)
+			_, err = c.core.CreateTemplate(r, strings.TrimSpace(r.PostForm.Get("template_name")), strings.TrimSpace(r.PostForm.Get("template_description")), kind, form, nil)
 		}
 	}
 	if err != nil {
