@@ -139,6 +139,9 @@ func (c *Console) deployPage(w http.ResponseWriter, r *http.Request) {
 	if f.Template == "" {
 		f.Template = manifest.KindMicroservice
 	}
+	if kind, err := c.core.KindOf(r.Context(), handlers.ScopeOf(r).Project.ID, f.Template); err == nil && kind == manifest.KindHelmApp {
+		f.Ports = nil // a chart brings its own ports
+	}
 	c.showForm(w, r, http.StatusOK, f, nil)
 }
 
@@ -221,7 +224,10 @@ type previewPage struct {
 	Approvals int
 }
 
-type fluxObject struct{ Kind, Namespace, Name, YAML string }
+type fluxObject struct {
+	Kind, Namespace, Name, YAML string
+	Changed                     bool // an existing object the deploy changes
+}
 
 // deployPreview shows what a deploy would write (step "edit" goes back to the form with the
 // values kept); a field the core refuses is shown at its input.
@@ -253,9 +259,12 @@ func (c *Console) deployPreview(w http.ResponseWriter, r *http.Request) {
 		replicas = "2"
 	}
 	p.Summary = fmt.Sprintf("%s replica(s) of %s:%s to %s, as a %s.", replicas, f.Image, f.Tag, sc.Env.Name, pv.Target.Kind)
-	for _, o := range append([]*handlers.FluxObjectView{&pv.Kustomization}, pv.Source) {
-		if o != nil && o.Created {
-			p.Flux = append(p.Flux, fluxObject{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, YAML: o.YAML})
+	if pv.Target.Kind == manifest.KindHelmApp {
+		p.Summary = fmt.Sprintf("%s to %s as a %s: a HelmRelease installs its chart.", f.App, sc.Env.Name, pv.Target.Kind)
+	}
+	for _, o := range []*handlers.FluxObjectView{&pv.Kustomization, pv.Source, pv.ChartSource, pv.HelmRelease} {
+		if o != nil && (o.Created || o.Changed) {
+			p.Flux = append(p.Flux, fluxObject{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, YAML: o.YAML, Changed: o.Changed})
 		}
 	}
 	vals := f.values()

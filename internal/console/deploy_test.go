@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,37 @@ func TestSaveTemplateFromDeployForm(t *testing.T) {
 	br.Run(chromedp.Click(chromedp.CSS(`#template-team-api form button`)))
 	br.WaitFor(`(document.querySelector("#flash")||{textContent:""}).textContent.includes("Deleted")`, 15*time.Second)
 	require.False(t, browsertest.Eval[bool](br, `!!document.querySelector("#template-team-api")`))
+	br.NoJSErrors()
+}
+
+// TestHelmTemplateInConsole: the templates page shows a saved helm-app template's Flux objects
+// and recovery settings; the deploy form started from it has no container port, and its
+// preview shows the HelmRelease and the chart's HelmRepository the deploy creates, with their
+// YAML.
+func TestHelmTemplateInConsole(t *testing.T) {
+	b := setup(t, true)
+	status, body := b.api(t, http.MethodPost, "/projects/webapp/templates", map[string]any{"name": "podinfo", "kind": "helm-app",
+		"flux": map[string]any{"helmRelease": map[string]any{"chart": map[string]any{"chart": "podinfo", "version": "6.x",
+			"source": map[string]any{"helmRepository": map[string]any{"url": "https://stefanprodan.github.io/podinfo"}}}}}})
+	require.Equal(t, http.StatusCreated, status, "%v", body)
+	br := browsertest.New(t, b.srv.URL)
+	br.SignIn("alice", alicePassword)
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/templates"), chromedp.WaitVisible(chromedp.ID("template-podinfo")))
+	txt := br.Text("#template-podinfo")
+	require.Contains(t, txt, "HelmRepository (the chart's source), HelmRelease")
+	require.Contains(t, br.Text("#template-helm-app"), "rolled back to the last release that worked")
+	require.Contains(t, browsertest.Eval[string](br, `document.querySelector("#template-podinfo details.flux pre").textContent`), "remediateLastFailure: true")
+	br.Page("templates-helm")
+
+	br.Run(chromedp.Navigate(b.srv.URL+"/projects/webapp/environments/production/deploy?template=podinfo"), chromedp.WaitVisible(chromedp.ID("app")))
+	require.Empty(t, browsertest.Eval[string](br, `(document.querySelector('[name="ports[0].container_port"]')||{value:""}).value`), "a chart brings its own ports")
+	br.Run(chromedp.SendKeys(chromedp.ID("app"), "shop"), chromedp.Click(chromedp.ID("preview-button")))
+	br.WaitFor(`!!document.querySelector("#deploy-button")`, 30*time.Second)
+	page := br.Text("main")
+	require.Contains(t, page, "Flux objects this deploy creates or changes")
+	require.Contains(t, page, "HelmRelease flux-system/webapp-production-shop")
+	require.Contains(t, page, "HelmRepository flux-system/webapp-production-shop")
+	require.Contains(t, page, "strategy: rollback")
+	br.Page("deploy-preview-helm")
 	br.NoJSErrors()
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"sigs.k8s.io/yaml"
 
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/store"
@@ -14,6 +15,9 @@ import (
 type templateRow struct {
 	handlers.TemplateView
 	Fields []handlers.Change // what a saved template sets
+	// FluxYAML is the template's Flux side (the environment's GitRepository and Kustomization
+	// settings, a helm-app's HelmRelease) as YAML.
+	FluxYAML string
 }
 
 type templatesPage struct {
@@ -40,6 +44,9 @@ func (c *Console) templates(w http.ResponseWriter, r *http.Request) {
 	p := templatesPage{Slug: sc.Project.Slug, Envs: envs, CanDelete: c.core.Can(sc, "template.delete", nil) == nil}
 	for _, t := range items {
 		row := templateRow{TemplateView: t}
+		if y, err := yaml.JSONToYAML(t.Flux); err == nil && string(t.Flux) != "{}" {
+			row.FluxYAML = string(y)
+		}
 		if !t.Builtin {
 			row.Fields, _ = handlers.Changes(nil, t.Form)
 		}
@@ -87,7 +94,7 @@ func (c *Console) saveTemplate(w http.ResponseWriter, r *http.Request) {
 		}
 		var form []byte
 		if form, err = json.Marshal(obj); err == nil {
-			_, err = c.core.CreateTemplate(r, strings.TrimSpace(r.PostForm.Get("template_name")), strings.TrimSpace(r.PostForm.Get("template_description")), kind, form)
+			_, err = c.core.CreateTemplate(r, strings.TrimSpace(r.PostForm.Get("template_name")), strings.TrimSpace(r.PostForm.Get("template_description")), kind, form, nil)
 		}
 	}
 	if err != nil {

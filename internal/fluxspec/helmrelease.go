@@ -27,10 +27,13 @@ type HelmChartSpec struct {
 }
 
 // Remediation is how many times Helm retries a failed install or upgrade, and for upgrades
-// whether it then rolls back or uninstalls.
+// whether it then rolls back or uninstalls (an install always uninstalls), and whether the
+// last failure, with no retries left, is remediated too (RemediateLastFailure; Flux's default
+// is false for an install, and for an upgrade true exactly when Retries is above zero).
 type Remediation struct {
-	Retries  int    `json:"retries,omitempty"`
-	Strategy string `json:"strategy,omitempty"`
+	Retries              int    `json:"retries,omitempty"`
+	Strategy             string `json:"strategy,omitempty"`
+	RemediateLastFailure *bool  `json:"remediateLastFailure,omitempty"`
 }
 
 // HelmReleaseConfig is the config of a HelmRelease: Chart (a chart template) or ChartRef (an
@@ -113,6 +116,7 @@ func (c *HelmReleaseConfig) validate() error {
 		if name == "install" && r.Strategy != "" {
 			errs = append(errs, fieldErr("config.install.strategy", "is only for upgrades"))
 		}
+
 		errs = append(errs, oneOf("config."+name+".strategy", r.Strategy, "rollback", "uninstall"))
 	}
 	return firstErr(errs...)
@@ -175,13 +179,13 @@ func (c *HelmReleaseConfig) build(t *Target) (client.Object, error) {
 	if c.CreateNamespace || c.Install != nil {
 		obj.Spec.Install = &helmv2.Install{CreateNamespace: c.CreateNamespace}
 		if c.Install != nil {
-			obj.Spec.Install.Remediation = &helmv2.InstallRemediation{Retries: c.Install.Retries}
+			obj.Spec.Install.Remediation = &helmv2.InstallRemediation{Retries: c.Install.Retries, RemediateLastFailure: c.Install.RemediateLastFailure}
 		}
 	}
 	if c.Upgrade != nil || c.CleanupOnFail || c.Force {
 		obj.Spec.Upgrade = &helmv2.Upgrade{CleanupOnFail: c.CleanupOnFail, Force: c.Force}
 		if c.Upgrade != nil {
-			obj.Spec.Upgrade.Remediation = &helmv2.UpgradeRemediation{Retries: c.Upgrade.Retries}
+			obj.Spec.Upgrade.Remediation = &helmv2.UpgradeRemediation{Retries: c.Upgrade.Retries, RemediateLastFailure: c.Upgrade.RemediateLastFailure}
 			if c.Upgrade.Strategy != "" {
 				s := helmv2.RemediationStrategy(c.Upgrade.Strategy)
 				obj.Spec.Upgrade.Remediation.Strategy = &s

@@ -42,8 +42,18 @@ type envFlux struct {
 const webhookOnlyNote = "cluster %s is webhook only: fluxbridge recorded these objects but cannot create them there; apply them yourself (see the preview's yaml)"
 
 // planEnvFlux works out the environment's Flux objects for a deploy to t without writing
-// anything: the existing Kustomization and its source, or the ones a first deploy creates.
-func (h *Handler) planEnvFlux(ctx context.Context, db store.DBTX, sc *reqScope, t *deployTarget) (*envFlux, error) {
+// anything: the existing Kustomization and its source, or the ones a first deploy creates,
+// shaped by the deploy template's Flux side tf (nil: fluxbridge's defaults). Objects that exist
+// keep their settings: every app of the environment shares them, and the resources API changes
+// them.
+func (h *Handler) planEnvFlux(ctx context.Context, db store.DBTX, sc *reqScope, t *deployTarget, tf *fluxspec.Template) (*envFlux, error) {
+	if tf == nil {
+		tf = &fluxspec.Template{}
+	}
+	if gs := tf.GitRepository; gs != nil && gs.Ref != nil && gs.Ref.Branch != "" && gs.Ref.Branch != t.branch {
+		return nil, errBadRequest("flux.gitRepository.ref.branch", "environment %s deploys to branch %s, so its GitRepository reads that branch, not %q; leave ref out or change the environment's gitops_config.branch",
+			sc.Env.Name, t.branch, gs.Ref.Branch)
+	}
 	f := &envFlux{kust: t.kustomization, managed: h.checkCluster("cluster", sc.Env.Cluster) == nil}
 	if f.kust != nil {
 		src, err := h.kustomizationSourceRow(ctx, db, f.kust)
@@ -58,6 +68,7 @@ func (h *Handler) planEnvFlux(ctx context.Context, db store.DBTX, sc *reqScope, 
 	if src == nil {
 		name := gitSourceName(sc.Project.Slug, t.repo.Name, t.branch)
 		gc := fluxspec.GitRepositoryConfig{URL: t.repo.URL, Ref: &fluxspec.GitRef{Branch: t.branch}, Interval: def.GitInterval}
+		tf.GitRepository.ApplyTo(&gc)
 		if t.repo.CredentialRef != "" {
 			gc.SecretRef = fluxspec.AuthSecretName(name)
 		}
@@ -90,9 +101,16 @@ func (h *Handler) planEnvFlux(ctx context.Context, db store.DBTX, sc *reqScope, 
 	if len(t.namespaces) == 1 {
 		kc.TargetNamespace = t.namespaces[0]
 	}
+	tf.Kustomization.ApplyTo(&kc)
 	cfg, err := validConfig(fluxspec.KindKustomization, kc)
 	if err != nil {
 		return nil, err
+	}
+	if len(kc.DependsOn) > 0 { // a template's: they must be objects fluxbridge manages, without a cycle
+		spec, _ := fluxspec.Decode(fluxspec.KindKustomization, cfg)
+		if err := h.checkDependencies(ctx, db, sc.Env.Cluster, t.kustNamespace, t.kustName, spec); err != nil {
+			return nil, renameField(err, "config.", "flux.kustomization.")
+		}
 	}
 	f.newKust = &store.NewResource{
 		ProjectID: sc.Project.ID, EnvironmentID: &sc.Env.ID, RepositoryID: &t.repo.ID, Cluster: sc.Env.Cluster,
@@ -329,7 +347,7 @@ func (h *Handler) bootstrapEnvironment(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		ef, err := h.planEnvFlux(ctx, tx, sc, t)
+		ef, err := h.planEnvFlux(ctx, tx, sc, t, nil)
 		if err != nil {
 			return nil, err
 		}

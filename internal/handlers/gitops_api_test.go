@@ -273,7 +273,7 @@ func TestDeployFromSavedTemplate(t *testing.T) {
 		require.NotEmpty(t, body["field"])
 	}
 	_, list := b.call(t, http.MethodGet, "/templates", nil)
-	require.Len(t, list["items"], 4, "three built-in templates and the saved one")
+	require.Len(t, list["items"], 5, "four built-in templates and the saved one")
 
 	status, created := b.call(t, http.MethodPost, "/environments/production/deployments", map[string]any{
 		"method": "gitops-ui", "template": "standard-web", "app": "shop", "image": "ghcr.io/acme/shop", "tag": "2.0.0",

@@ -32,11 +32,14 @@ const defaultKind = manifest.KindMicroservice
 const gitReadTimeout = 30 * time.Second
 
 // gitopsDeployReq is a gitops-ui deploy: a template (built-in kind or saved template) and the
-// form, the saved template's form overlaid with the request's fields (a JSON merge patch).
+// form, the saved template's form overlaid with the request's fields (a JSON merge patch), and
+// the Flux side, the kind's built-in one overlaid with the saved template's and the request's
+// "flux" (merge patches too).
 type gitopsDeployReq struct {
 	Kind     string
 	Template *store.DeployTemplate // nil for a built-in template
 	Form     manifest.Form
+	Flux     *fluxspec.Template
 }
 
 // decodeGitopsDeploy reads a deploy body whose method was already taken out of obj.
@@ -45,6 +48,8 @@ func (h *Handler) decodeGitopsDeploy(ctx context.Context, sc *reqScope, obj map[
 	if err != nil {
 		return nil, err
 	}
+	reqFlux := obj["flux"]
+	delete(obj, "flux")
 	q := &gitopsDeployReq{Kind: name}
 	base := json.RawMessage(`{}`)
 	switch {
@@ -72,7 +77,26 @@ func (h *Handler) decodeGitopsDeploy(ctx context.Context, sc *reqScope, obj map[
 	if err := q.Form.Validate(q.Kind); err != nil {
 		return nil, formError(err)
 	}
+	if string(reqFlux) == "null" {
+		reqFlux = nil
+	}
+	if reqFlux != nil && !isJSONObject(reqFlux) {
+		return nil, errBadRequest("flux", "must be a JSON object (gitRepository, kustomization, helmRelease), laid over the template's")
+	}
+	patches := []json.RawMessage{reqFlux}
+	if q.Template != nil {
+		patches = []json.RawMessage{q.Template.Flux, reqFlux}
+	}
+	if _, q.Flux, err = effectiveFlux(q.Kind, patches, false); err != nil {
+		return nil, err
+	}
 	return q, nil
+}
+
+// isJSONObject tells whether raw is a JSON object.
+func isJSONObject(raw json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(raw, &m) == nil && m != nil
 }
 
 // formError turns a *manifest.FieldError into a 400 naming the field.
@@ -94,6 +118,10 @@ type gitopsDeployResp struct {
 	// when fluxbridge manages it; a first deploy creates them.
 	Kustomization fluxObjectView  `json:"kustomization"`
 	Source        *fluxObjectView `json:"source,omitempty"`
+	// HelmRelease and ChartSource are a helm-app's HelmRelease and the source of its chart
+	// (none when the chart is in the environment's own branch, read by Source).
+	HelmRelease *fluxObjectView `json:"helm_release,omitempty"`
+	ChartSource *fluxObjectView `json:"chart_source,omitempty"`
 	// Note says what people must do themselves, if anything.
 	Note string `json:"note,omitempty"`
 	// ImageAutomation names the app's image automation objects when the form asks for them.
@@ -117,8 +145,10 @@ type fluxObjectView struct {
 	Kind      string `json:"kind"`
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
-	// Created is true when the deploy creates the object: the environment had none.
+	// Created is true when the deploy creates the object: the environment had none. Changed is
+	// true when the deploy changes an existing object's config (a helm-app's HelmRelease).
 	Created bool            `json:"created"`
+	Changed bool            `json:"changed,omitempty"`
 	Config  json.RawMessage `json:"config"`
 	// YAML is the object as fluxbridge applies it (previews only).
 	YAML string `json:"yaml,omitempty"`
@@ -163,6 +193,9 @@ func objectYAML(sc *reqScope, t *deployTarget, nr *store.NewResource, id int64) 
 	if nr.EnvironmentID != nil {
 		ft.Environment = sc.Env.Name
 		ft.Env, _ = fluxspec.ParseEnvSettings(sc.Env.GitopsConfig)
+		if fluxspec.IsApplier(nr.Kind) {
+			ft.ServiceAccount = envServiceAccount(sc.Project.Slug, sc.Env.Name) // as the apply job confines it
+		}
 	}
 	obj, err := fluxspec.Build(spec, ft)
 	if err != nil {
@@ -219,11 +252,15 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	if err != nil {
 		return nil, nil, err
 	}
-	ef, err := h.planEnvFlux(ctx, tx, sc, t)
+	ef, err := h.planEnvFlux(ctx, tx, sc, t, q.Flux)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := h.checkBootstrap(ctx, tx, sc, ef); err != nil {
+		return nil, nil, err
+	}
+	helm, err := h.planHelmApp(ctx, tx, sc, t, ef, q)
+	if err != nil {
 		return nil, nil, err
 	}
 	apply, err := h.ensureEnvFlux(ctx, tx, ef, g.Held())
@@ -242,8 +279,13 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	if err != nil {
 		return nil, nil, err
 	}
+	helmApply, err := h.syncHelmApp(ctx, tx, sc, helm, q.Form.App, g.Held())
+	if err != nil {
+		return nil, nil, err
+	}
 	if ef.managed {
 		apply = append(apply, iaApply...)
+		apply = append(apply, helmApply...)
 	}
 	status := store.DeployPending
 	if g.Held() {
@@ -267,7 +309,11 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	if _, err := h.store.CreateDeploymentSpec(ctx, tx, spec); err != nil {
 		return nil, nil, err
 	}
-	summary := fmt.Sprintf("deploy %s %s to %s (gitops-ui: %s on %s of %s)", q.Form.App, imageOf(q.Form), sc.Env.Name, spec.Path, t.branch, t.repo.Name)
+	what := imageOf(q.Form)
+	if q.Kind == manifest.KindHelmApp {
+		what = "(chart " + chartLabel(q.Flux.HelmRelease) + ")"
+	}
+	summary := fmt.Sprintf("deploy %s %s to %s (gitops-ui: %s on %s of %s)", q.Form.App, what, sc.Env.Name, spec.Path, t.branch, t.repo.Name)
 	if names := resourceNames(apply); names != "" {
 		summary += "; applies " + names + " in cluster " + sc.Env.Cluster
 	}
@@ -283,7 +329,8 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	}
 	resp := &gitopsDeployResp{Deployment: d, Target: q.view(t, q.Form.App), ImageAutomation: ia}
 	resp.Kustomization, resp.Source = ef.views(sc, t, false)
-	if !ef.managed && (ef.newKust != nil || ef.newSource != nil) {
+	resp.HelmRelease, resp.ChartSource = helm.views(sc, t, false)
+	if !ef.managed && (ef.newKust != nil || ef.newSource != nil || resp.HelmRelease != nil) {
 		resp.Note = fmt.Sprintf(webhookOnlyNote, sc.Env.Cluster)
 	}
 	if sub.Request != nil {
@@ -296,6 +343,9 @@ func (h *Handler) createGitopsDeployment(ctx context.Context, tx pgx.Tx, r *http
 	}
 	if ia != nil {
 		details["image_automation"] = ia
+	}
+	if resp.HelmRelease != nil {
+		details["helm_release_id"] = resp.HelmRelease.ID
 	}
 	if len(apply) > 0 {
 		details["apply_resource_ids"] = resourceIDs(apply)
@@ -332,9 +382,11 @@ type previewResp struct {
 	Changed []string `json:"changed"`
 	Diff    string   `json:"diff"`
 	// Kustomization and Source are the environment's Flux objects as the deploy would find or
-	// create them, with their YAML.
+	// create them, with their YAML; HelmRelease and ChartSource a helm-app's.
 	Kustomization fluxObjectView  `json:"kustomization"`
 	Source        *fluxObjectView `json:"source,omitempty"`
+	HelmRelease   *fluxObjectView `json:"helm_release,omitempty"`
+	ChartSource   *fluxObjectView `json:"chart_source,omitempty"`
 	Note          string          `json:"note,omitempty"`
 }
 
@@ -382,12 +434,17 @@ func (h *Handler) previewGitopsDeployment(ctx context.Context, r *http.Request, 
 			resp.Files = append(resp.Files, previewFile{Path: c.Path, Content: string(gitops.Mark(c.Content))})
 		}
 	}
-	ef, err := h.planEnvFlux(ctx, h.store.Pool(), sc, t)
+	ef, err := h.planEnvFlux(ctx, h.store.Pool(), sc, t, q.Flux)
+	if err != nil {
+		return nil, err
+	}
+	helm, err := h.planHelmApp(ctx, h.store.Pool(), sc, t, ef, q)
 	if err != nil {
 		return nil, err
 	}
 	resp.Kustomization, resp.Source = ef.views(sc, t, true)
-	if !ef.managed && (ef.newKust != nil || ef.newSource != nil) {
+	resp.HelmRelease, resp.ChartSource = helm.views(sc, t, true)
+	if !ef.managed && (ef.newKust != nil || ef.newSource != nil || resp.HelmRelease != nil) {
 		resp.Note = fmt.Sprintf(webhookOnlyNote, sc.Env.Cluster)
 	}
 	return resp, nil

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fluxbridge/fluxbridge/internal/fluxspec"
-	"github.com/fluxbridge/fluxbridge/internal/jobs"
 	"github.com/fluxbridge/fluxbridge/internal/manifest"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
@@ -49,7 +47,7 @@ func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqSco
 	}
 	a := form.ImageAutomation
 	if a == nil {
-		return nil, nil, h.deleteImageAutomation(ctx, tx, sc, refs, held)
+		return nil, nil, h.deleteAppObjects(ctx, tx, sc, refs, held, "image_automation", "the image automation of this app (deploy with image_automation to keep it)")
 	}
 	src, err := h.kustomizationSource(k)
 	if err != nil {
@@ -78,47 +76,12 @@ func (h *Handler) syncImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqSco
 		if _, err := fluxspec.Decode(ref.Kind, cfg); err != nil {
 			return nil, nil, specError(err)
 		}
-		res, err := h.store.LockResourceByRef(ctx, tx, ref)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			if err := h.checkObjectFree(ctx, tx, ref.Cluster, fluxspec.Ref{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}); err != nil {
-				return nil, nil, err
-			}
-			if err := h.mayChangeFlux(sc, "create image automation for "+form.App); err != nil {
-				return nil, nil, err
-			}
-			res, err = h.store.CreateResource(ctx, tx, store.NewResource{
-				ProjectID: sc.Project.ID, EnvironmentID: &sc.Env.ID, RepositoryID: &t.repo.ID, Cluster: ref.Cluster,
-				Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, Config: cfg, Proposed: held,
-			})
-			if err != nil {
-				return nil, nil, err
-			}
-			apply = append(apply, res)
-		case err != nil:
+		res, carry, err := h.syncAppObject(ctx, tx, sc, &appObject{ref: ref, cfg: cfg, repoID: &t.repo.ID}, held, "image_automation", "image automation for "+form.App)
+		if err != nil {
 			return nil, nil, err
-		case res.ProjectID != sc.Project.ID:
-			return nil, nil, errConflictf("image_automation", "cluster %s already has a %s %s/%s of another project", ref.Cluster, ref.Kind, ref.Namespace, ref.Name)
-		case res.ApplyStatus == store.ApplyDeleting:
-			return nil, nil, errConflictf("image_automation", "%s %s/%s is still being deleted; deploy again in a moment", ref.Kind, ref.Namespace, ref.Name)
-		case res.HasPending():
-			return nil, nil, h.refuse("proposal_pending", errConflictf("image_automation",
-				"%s %s/%s has a change awaiting approval (approval request %s); approve or reject it first", ref.Kind, ref.Namespace, ref.Name, requestRef(res)))
-		case !sameJSON(res.Config, cfg):
-			if err := h.mayChangeFlux(sc, "change the image automation of "+form.App); err != nil {
-				return nil, nil, err
-			}
-			if held {
-				res, err = h.store.ProposeResource(ctx, tx, res.ID, nil, store.Proposal{Config: cfg, RepositoryID: &t.repo.ID})
-			} else {
-				res, err = h.store.UpdateResourceConfig(ctx, tx, res.ID, cfg, &t.repo.ID)
-			}
-			if err != nil {
-				return nil, nil, err
-			}
+		}
+		if carry {
 			apply = append(apply, res)
-		case h.unapplied(ctx, tx, res):
-			apply = append(apply, res) // changed by a deploy that was never pushed
 		}
 		ids[i] = res.ID
 	}
@@ -137,43 +100,6 @@ func (h *Handler) kustomizationSource(k *store.Resource) (string, error) {
 		return "", errConflictf("image_automation", "image automation needs the GitRepository %s in namespace %s", kc.SourceRef.Name, fluxNamespace)
 	}
 	return kc.SourceRef.Name, nil
-}
-
-// deleteImageAutomation removes the image automation objects of an app that no longer asks for
-// it; with held, the removal is a proposal the deploy's approval carries out.
-func (h *Handler) deleteImageAutomation(ctx context.Context, tx pgx.Tx, sc *reqScope, refs []store.ObjectRef, held bool) error {
-	for _, ref := range refs {
-		res, err := h.store.LockResourceByRef(ctx, tx, ref)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if res.ApplyStatus == store.ApplyDeleting || res.ProjectID != sc.Project.ID {
-			continue
-		}
-		if res.HasPending() {
-			return h.refuse("proposal_pending", errConflictf("image_automation",
-				"%s %s/%s has a change awaiting approval (approval request %s); approve or reject it first", ref.Kind, ref.Namespace, ref.Name, requestRef(res)))
-		}
-		if err := h.mayChangeFlux(sc, "remove the image automation of this app (deploy with image_automation to keep it)"); err != nil {
-			return err
-		}
-		if held {
-			if _, err := h.store.ProposeResource(ctx, tx, res.ID, nil, store.Proposal{Delete: true}); err != nil {
-				return err
-			}
-			continue
-		}
-		if _, err := h.store.MarkResourceDeleting(ctx, tx, res.ID); err != nil {
-			return err
-		}
-		if _, err := h.river.InsertTx(ctx, tx, jobs.DeleteResourceArgs{ResourceID: res.ID}, nil); err != nil {
-			return fmt.Errorf("enqueue delete of %s: %w", ref, err)
-		}
-	}
-	return nil
 }
 
 // sameJSON tells whether two JSON documents hold the same value.

@@ -15,31 +15,53 @@ import (
 )
 
 // templateView is a deploy template: a built-in one (a kind and its best-practice defaults)
-// or one a project saved (a partial form on top of a kind).
+// or one a project saved (a partial form on top of a kind). Flux is the Flux side a deploy with
+// it uses (fluxspec.Template: the environment's GitRepository and Kustomization settings, a
+// helm-app's HelmRelease), the built-in's with a saved template's own settings laid over it.
 type templateView struct {
 	Name        string          `json:"name"`
 	Kind        string          `json:"kind"`
 	Builtin     bool            `json:"builtin"`
 	Description string          `json:"description"`
 	Objects     []string        `json:"objects"`
+	FluxObjects []string        `json:"flux_objects"`
 	Form        json.RawMessage `json:"form"`
+	Flux        json.RawMessage `json:"flux"`
 	ID          int64           `json:"id,omitempty"`
 	CreatedBy   *int64          `json:"created_by,omitempty"`
 }
+
+// Recovery, as the built-in descriptions state it (R7b.5).
+const (
+	deploymentRecovery = " Recovery: a rollout stuck for 10 minutes (progressDeadlineSeconds 600) is reported failed and 5 old ReplicaSets are kept for a rollback."
+	kustomizeRecovery  = " Flux: the environment's Kustomization health-checks everything it applies (wait) within a 5-minute timeout, retries a failed apply every minute and prunes what Git no longer holds."
+)
 
 // builtins describes the built-in templates.
 var builtins = []templateView{
 	{Name: manifest.KindWebApp, Kind: manifest.KindWebApp, Builtin: true, Form: json.RawMessage(`{}`),
 		Objects:     []string{"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler"},
-		Description: "An HTTP app reachable from outside: 2+ replicas scaled on CPU (80%), an Ingress for ingress.host, TCP probes on the first port, requests 100m/128Mi, limits 500m/256Mi, zero-downtime rolling updates with a 10-minute progress deadline, non-root and read-only."},
+		Description: "An HTTP app reachable from outside: 2+ replicas scaled on CPU (80%), an Ingress for ingress.host, TCP probes on the first port, requests 100m/128Mi, limits 500m/256Mi, zero-downtime rolling updates with a 10-minute progress deadline, non-root and read-only." + deploymentRecovery + kustomizeRecovery},
 	{Name: manifest.KindMicroservice, Kind: manifest.KindMicroservice, Builtin: true, Form: json.RawMessage(`{}`),
 		Objects:     []string{"Deployment", "Service"},
-		Description: "An internal service: 2 replicas behind a ClusterIP Service, TCP probes on the first port, requests 100m/128Mi, limits 500m/256Mi, zero-downtime rolling updates with a 10-minute progress deadline, non-root and read-only."},
+		Description: "An internal service: 2 replicas behind a ClusterIP Service, TCP probes on the first port, requests 100m/128Mi, limits 500m/256Mi, zero-downtime rolling updates with a 10-minute progress deadline, non-root and read-only." + deploymentRecovery + kustomizeRecovery},
 	{Name: manifest.KindCronJob, Kind: manifest.KindCronJob, Builtin: true, Form: json.RawMessage(`{}`),
 		Objects:     []string{"CronJob"},
-		Description: "A scheduled job: never two runs at once, 2 retries per run, a missed run may start up to 5 minutes late, 3 successful and 1 failed Job kept, non-root and read-only."},
+		Description: "A scheduled job: never two runs at once, 2 retries per run, a missed run may start up to 5 minutes late, 3 successful and 1 failed Job kept, non-root and read-only." + kustomizeRecovery},
+	{Name: manifest.KindHelmApp, Kind: manifest.KindHelmApp, Builtin: true, Form: json.RawMessage(`{}`),
+		Objects:     []string{helmAppObjects},
+		Description: "A Helm chart that a Flux HelmRelease installs into the deploy's namespace as release <app>: from a Helm repository (a semver range, so Flux upgrades within it) or a Git repository; the deploy (or a saved template) names it in flux.helmRelease.chart, and its values in flux.helmRelease.values. Recovery: a failed install is uninstalled and retried 3 times; a failed upgrade is retried 3 times and then rolled back to the last release that worked (remediateLastFailure, strategy rollback), what it created cleaned up; each Helm action has 5 minutes, and 5 releases are kept."},
 }
 
+func init() {
+	for i := range builtins {
+		b := &builtins[i]
+		b.Flux = builtinFluxJSON(b.Kind)
+		b.FluxObjects = fluxObjects(builtinFlux(b.Kind))
+	}
+}
+
+// savedView shows a saved template with its effective Flux side (a stored one always checks).
 func savedView(t *store.DeployTemplate) templateView {
 	v := templateView{Name: t.Name, Kind: t.Kind, Description: t.Description, Form: t.Form, ID: t.ID, CreatedBy: t.CreatedBy}
 	for _, b := range builtins {
@@ -47,6 +69,11 @@ func savedView(t *store.DeployTemplate) templateView {
 			v.Objects = b.Objects
 		}
 	}
+	raw, tf, err := effectiveFlux(t.Kind, []json.RawMessage{t.Flux}, true)
+	if err != nil {
+		raw, tf = builtinFluxJSON(t.Kind), builtinFlux(t.Kind)
+	}
+	v.Flux, v.FluxObjects = raw, fluxObjects(tf)
 	return v
 }
 
@@ -76,12 +103,14 @@ func (h *Handler) getTemplate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, savedView(t))
 }
 
-// createTemplateReq is the body of POST /projects/{project}/templates.
+// createTemplateReq is the body of POST /projects/{project}/templates. Flux is the template's
+// Flux side (fluxspec.Template), laid over the kind's built-in one.
 type createTemplateReq struct {
 	Name        string          `json:"name"`
 	Description string          `json:"description"`
 	Kind        string          `json:"kind"`
 	Form        json.RawMessage `json:"form"`
+	Flux        json.RawMessage `json:"flux"`
 }
 
 // createTemplate saves a partial form of a built-in kind under a name in the project.
@@ -94,7 +123,7 @@ func (h *Handler) createTemplate(w http.ResponseWriter, r *http.Request) {
 	}
 	var t *TemplateView
 	if err == nil {
-		t, err = h.CreateTemplate(r, q.Name, q.Description, q.Kind, q.Form)
+		t, err = h.CreateTemplate(r, q.Name, q.Description, q.Kind, q.Form, q.Flux)
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -119,10 +148,11 @@ func (h *Handler) Templates(ctx context.Context, projectID int64) ([]TemplateVie
 	return items, nil
 }
 
-// CreateTemplate saves form (a partial deploy form of kind) as template name of the scoped
-// project; every field it sets is validated as the deploy form would.
-func (h *Handler) CreateTemplate(r *http.Request, name, description, kind string, form json.RawMessage) (*TemplateView, error) {
-	q := createTemplateReq{Name: name, Description: description, Kind: kind, Form: form}
+// CreateTemplate saves form (a partial deploy form of kind) and flux (its Flux side, nil for
+// the kind's own) as template name of the scoped project; every field they set is validated
+// as a deploy would.
+func (h *Handler) CreateTemplate(r *http.Request, name, description, kind string, form, flux json.RawMessage) (*TemplateView, error) {
+	q := createTemplateReq{Name: name, Description: description, Kind: kind, Form: form, Flux: flux}
 	if err := q.check(); err != nil {
 		return nil, err
 	}
@@ -131,7 +161,7 @@ func (h *Handler) CreateTemplate(r *http.Request, name, description, kind string
 		sc := scopeOf(r)
 		var err error
 		t, err = h.store.CreateDeployTemplate(ctx, tx, store.DeployTemplate{
-			ProjectID: sc.Project.ID, Name: q.Name, Description: q.Description, Kind: q.Kind, Form: q.Form, CreatedBy: &sc.Principal.UserID,
+			ProjectID: sc.Project.ID, Name: q.Name, Description: q.Description, Kind: q.Kind, Form: q.Form, Flux: q.Flux, CreatedBy: &sc.Principal.UserID,
 		})
 		if c, ok := store.IsUniqueViolation(err); ok && c == "deploy_templates_project_id_name_key" {
 			return nil, &httpError{Status: http.StatusConflict, Field: "name", Msg: fmt.Sprintf("project %s already has a template %q", sc.Project.Slug, q.Name)}
@@ -181,7 +211,15 @@ func (q *createTemplateReq) check() error {
 	if err := f.ValidateTemplate(q.Kind); err != nil {
 		return prefixField("form.", formError(err))
 	}
-	return nil
+	if len(q.Flux) == 0 || string(q.Flux) == "null" {
+		q.Flux = json.RawMessage(`{}`)
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(q.Flux, &obj) != nil {
+		return errBadRequest("flux", "must be a JSON object: the template's Flux side (gitRepository, kustomization, helmRelease)")
+	}
+	_, _, err := effectiveFlux(q.Kind, []json.RawMessage{q.Flux}, true)
+	return err
 }
 
 // deleteTemplate deletes a saved template; deployments made from it keep their forms.

@@ -41,6 +41,9 @@ func portName(p Port, i int) string {
 // work on it, so a default that changes shows up as a change.
 func (f Form) withDefaults(kind string) Form {
 	out := f
+	if kind == KindHelmApp {
+		return out // the chart's own values are its defaults
+	}
 	if kind != KindCronJob && out.Replicas == nil {
 		r := int32(defaultReplicas)
 		out.Replicas = &r

@@ -23,6 +23,9 @@ type Change struct {
 // of environment variables are never shown, only their names.
 func Diff(prevKind string, prev *Form, kind string, cur Form) []Change {
 	c := cur.withDefaults(kind)
+	if prev == nil && kind == KindHelmApp {
+		return []Change{{Field: "template", Text: "new " + kind}}
+	}
 	if prev == nil {
 		out := []Change{{Field: "template", Text: "new " + kind}, {Field: "image", Text: "image " + imageRef(c.Image, c.Tag)}}
 		if c.Replicas != nil {
@@ -40,6 +43,15 @@ func Diff(prevKind string, prev *Form, kind string, cur Form) []Change {
 	}
 	if prevKind != kind {
 		add("template", "template %s → %s", prevKind, kind)
+		if kind == KindHelmApp || prevKind == KindHelmApp {
+			return out // a chart replaces the workload, or the other way round: nothing to compare
+		}
+	}
+	if kind == KindHelmApp {
+		if p.Namespace != c.Namespace { // all a helm-app's form holds besides its name
+			add("namespace", "namespace %s → %s", orNone(p.Namespace), orNone(c.Namespace))
+		}
+		return out
 	}
 	switch {
 	case p.Image == c.Image && p.Tag != c.Tag:

@@ -5,7 +5,9 @@
 //
 // Each template kind (web-app, microservice, cron-job) fills what the form leaves out with
 // best-practice defaults: probes, requests and limits, a rolling update with a progress
-// deadline, a non-root, read-only container. The package is pure: no I/O, no database.
+// deadline, a non-root, read-only container. A helm-app renders no manifests: its workload is
+// a Helm chart that a Flux HelmRelease installs, and the form only names it (app, namespace).
+// The package is pure: no I/O, no database.
 package manifest
 
 import (
@@ -20,10 +22,11 @@ const (
 	KindWebApp       = "web-app"      // Deployment, Service, Ingress, HorizontalPodAutoscaler
 	KindMicroservice = "microservice" // Deployment, Service
 	KindCronJob      = "cron-job"     // CronJob
+	KindHelmApp      = "helm-app"     // no manifests: a HelmRelease installs a chart
 )
 
 // Kinds returns the built-in template kinds.
-func Kinds() []string { return []string{KindWebApp, KindMicroservice, KindCronJob} }
+func Kinds() []string { return []string{KindWebApp, KindMicroservice, KindCronJob, KindHelmApp} }
 
 // IsKind reports whether s is a built-in template kind.
 func IsKind(s string) bool { return slices.Contains(Kinds(), s) }

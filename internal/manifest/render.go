@@ -53,11 +53,16 @@ type Options struct {
 const managedBy = "fluxbridge"
 
 // Render validates f for template kind and returns the app's files, sorted by name: one
-// manifest per object plus a kustomization.yaml listing them. A form that fails validation
-// returns its *FieldError and no files.
+// manifest per object plus a kustomization.yaml listing them. A helm-app has no files (its
+// HelmRelease is a Flux object fluxbridge applies, not a manifest in Git), so a deploy of one
+// removes whatever manifests the app's directory held. A form that fails validation returns
+// its *FieldError and no files.
 func Render(kind string, f Form, o Options) ([]File, error) {
 	if err := f.Validate(kind); err != nil {
 		return nil, err
+	}
+	if kind == KindHelmApp {
+		return []File{}, nil
 	}
 	ns := f.Namespace
 	if ns == "" {

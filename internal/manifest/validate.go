@@ -18,6 +18,7 @@ import (
 const (
 	maxAppLen        = 63   // a DNS label
 	maxCronAppLen    = 52   // CronJob names get an 11-character suffix for their Jobs
+	maxHelmAppLen    = 53   // a helm-app's name is its Helm release name, which Helm caps
 	maxReplicas      = 1000 // pods
 	maxPorts         = 32
 	maxEnv           = 200
@@ -62,6 +63,9 @@ func (f *Form) validate(kind string, partial bool) error {
 		if msgs := validation.IsDNS1123Label(f.Namespace); len(msgs) > 0 {
 			return fieldErr("namespace", "%q is not a valid namespace: %s", f.Namespace, msgs[0])
 		}
+	}
+	if kind == KindHelmApp {
+		return f.checkHelmApp()
 	}
 	if err := checkImage(f.Image, f.Tag, partial); err != nil {
 		return err
@@ -125,6 +129,30 @@ func checkApp(app, kind string, partial bool) error {
 	}
 	if kind == KindCronJob && len(app) > maxCronAppLen {
 		return fieldErr("app", "a cron job's name must be at most %d characters, got %d", maxCronAppLen, len(app))
+	}
+	if kind == KindHelmApp && len(app) > maxHelmAppLen {
+		return fieldErr("app", "a helm-app's name is its Helm release name: at most %d characters, got %d", maxHelmAppLen, len(app))
+	}
+	return nil
+}
+
+// checkHelmApp refuses the workload fields on a helm-app: its chart makes the workload, so an
+// image, ports or probes here would be silently ignored.
+func (f *Form) checkHelmApp() error {
+	set := []struct {
+		field string
+		isSet bool
+	}{
+		{"image", f.Image != ""}, {"tag", f.Tag != ""}, {"replicas", f.Replicas != nil}, {"ports", len(f.Ports) > 0},
+		{"env", len(f.Env) > 0}, {"resources", f.Resources != nil}, {"liveness_probe", f.LivenessProbe != nil},
+		{"readiness_probe", f.ReadinessProbe != nil}, {"command", len(f.Command) > 0}, {"args", len(f.Args) > 0},
+		{"schedule", f.Schedule != ""}, {"time_zone", f.TimeZone != ""}, {"ingress", f.Ingress != nil},
+		{"autoscaling", f.Autoscaling != nil}, {"run_as_user", f.RunAsUser != nil}, {"image_automation", f.ImageAutomation != nil},
+	}
+	for _, s := range set {
+		if s.isSet {
+			return fieldErr(s.field, "a helm-app's workload comes from its chart: set this in the chart's values (flux.helmRelease.values) instead")
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -119,4 +120,41 @@ func TestDiff(t *testing.T) {
 	require.Empty(t, Diff(KindMicroservice, &prev, KindMicroservice, explicit))
 	require.Equal(t, []string{"new microservice", "image ghcr.io/acme/api:1.4.2", "replicas 2"}, texts(Diff("", nil, KindMicroservice, prev)))
 	require.Contains(t, texts(Diff(KindMicroservice, &prev, KindWebApp, prev)), "template microservice → web-app")
+}
+
+// TestHelmApp: a helm-app renders no manifests (its chart is the workload), takes no workload
+// fields, names a Helm release (53 characters at most), and diffs as a change of template.
+func TestHelmApp(t *testing.T) {
+	t.Parallel()
+	files, err := Render(KindHelmApp, Form{App: "shop"}, Options{Namespace: "shop-dev"})
+	require.NoError(t, err)
+	require.Empty(t, files)
+	require.NoError(t, (&Form{}).ValidateTemplate(KindHelmApp))
+	for _, tt := range []struct {
+		form  Form
+		field string
+	}{
+		{Form{}, "app"},
+		{Form{App: strings.Repeat("a", 54)}, "app"},
+		{Form{App: "shop", Image: "nginx", Tag: "1"}, "image"},
+		{Form{App: "shop", Replicas: ptr32(2)}, "replicas"},
+		{Form{App: "shop", Ports: []Port{{ContainerPort: 8080}}}, "ports"},
+		{Form{App: "shop", ImageAutomation: &ImageAutomation{SemVer: "^1"}}, "image_automation"},
+	} {
+		err := tt.form.Validate(KindHelmApp)
+		var fe *FieldError
+		require.ErrorAs(t, err, &fe, "%+v", tt.form)
+		require.Equal(t, tt.field, fe.Field, "%v", err)
+	}
+	texts := func(cs []Change) (out []string) {
+		for _, c := range cs {
+			out = append(out, c.Text)
+		}
+		return out
+	}
+	shop := Form{App: "shop"}
+	micro := Form{App: "shop", Image: "ghcr.io/acme/shop", Tag: "1", Ports: []Port{{ContainerPort: 8080}}}
+	require.Equal(t, []string{"new helm-app"}, texts(Diff("", nil, KindHelmApp, shop)))
+	require.Empty(t, Diff(KindHelmApp, &shop, KindHelmApp, shop))
+	require.Equal(t, []string{"template microservice → helm-app"}, texts(Diff(KindMicroservice, &micro, KindHelmApp, shop)))
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 )
 
-// DeployTemplate is one row of deploy_templates: a project's saved, partial deploy form.
+// DeployTemplate is one row of deploy_templates: a project's saved, partial deploy form, and
+// the Flux side it carries (Flux: settings of the environment's GitRepository and
+// Kustomization, a helm-app's HelmRelease), "{}" for none.
 type DeployTemplate struct {
 	ID          int64           `db:"id" json:"id"`
 	ProjectID   int64           `db:"project_id" json:"project_id"`
@@ -15,6 +17,7 @@ type DeployTemplate struct {
 	Description string          `db:"description" json:"description"`
 	Kind        string          `db:"kind" json:"kind"`
 	Form        json.RawMessage `db:"form" json:"form"`
+	Flux        json.RawMessage `db:"flux" json:"flux"`
 	CreatedBy   *int64          `db:"created_by" json:"created_by"`
 	CreatedAt   time.Time       `db:"created_at" json:"created_at"`
 }
@@ -23,9 +26,9 @@ type DeployTemplate struct {
 // of deploy_templates_project_id_name_key.
 func (s *Store) CreateDeployTemplate(ctx context.Context, db DBTX, t DeployTemplate) (*DeployTemplate, error) {
 	rows, _ := db.Query(ctx, `
-		INSERT INTO deploy_templates (project_id, name, description, kind, form, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-		t.ProjectID, t.Name, t.Description, t.Kind, t.Form, t.CreatedBy)
+		INSERT INTO deploy_templates (project_id, name, description, kind, form, flux, created_by)
+		VALUES ($1, $2, $3, $4, $5, coalesce($6, '{}'::jsonb), $7) RETURNING *`,
+		t.ProjectID, t.Name, t.Description, t.Kind, t.Form, t.Flux, t.CreatedBy)
 	out, err := collectOne[DeployTemplate](rows)
 	if err != nil {
 		return nil, fmt.Errorf("insert deploy template: %w", err)
