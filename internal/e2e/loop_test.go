@@ -58,6 +58,17 @@ func TestGitOpsLoop(t *testing.T) {
 		d := p.waitGitDeployment(t, sha, "succeeded")
 		require.Equal(t, float64(p.kustID), d["gitops_resource_id"])
 		require.Contains(t, d["revision"], sha)
+
+		// The webhook and the watch both report the new artifact (R5b.2): one audit row.
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			n := 0
+			for _, r := range mustCall(t, http.StatusOK, http.MethodGet, p.path("/audit?action=flux.NewArtifact&target_type=GitRepository"), nil)["items"].([]any) {
+				if det, _ := r.(obj)["details"].(obj); det != nil && det["revision"] == "main@sha1:"+sha {
+					n++
+				}
+			}
+			assert.Equal(c, 1, n)
+		}, settleTimeout, pollEvery)
 		repo := mustCall(t, http.StatusOK, http.MethodGet, p.path("/repositories/%d", p.repoID), nil)
 		require.Equal(t, "synced", repo["flux_sync_status"], "%v", repo)
 		require.Contains(t, repo["last_synced_revision"], sha)

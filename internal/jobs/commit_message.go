@@ -95,7 +95,11 @@ func (m deployMessage) body() string {
 	if m.Template != "" {
 		tmpl += " (saved template " + m.Template + ")"
 	}
-	fmt.Fprintf(&b, "\nTemplate:  %s\nImage:     %s\nNamespace: %s\nDirectory: %s/\n", tmpl, m.Image, m.Namespace, m.Dir)
+	fmt.Fprintf(&b, "\nTemplate:  %s\n", tmpl)
+	if m.Image != "" { // a helm-app names a chart, not an image
+		fmt.Fprintf(&b, "Image:     %s\n", m.Image)
+	}
+	fmt.Fprintf(&b, "Namespace: %s\nDirectory: %s/\n", m.Namespace, m.Dir)
 	names := make([]string, len(m.Files))
 	for i, f := range m.Files {
 		names[i] = path.Base(f)
