@@ -53,8 +53,8 @@ func buildReceiver(t *testing.T) string {
 const chaosHookToken = "chaos-test-webhook-token-0123456789"
 
 // TestPostgresRestartUnderLoad stops Postgres (a server of the test's own) while four senders
-// post Flux events to the receiver binary, and starts it again on the same data a few seconds
-// later. While it is down the receiver answers 503 with Retry-After (never 500, never a 202
+// post Flux events to the receiver binary, and starts it again on the same data after the
+// outage (chaosOutage). While it is down the receiver answers 503 with Retry-After (never 500, never a 202
 // it cannot keep); afterwards it accepts again without a restart. Every event it acknowledged
 // has its row and is worked by the worker binary, whose River client came back by itself, and
 // a deploy made after the restart is pushed: the worker's push lock pool reconnected.
@@ -174,11 +174,11 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	ackedN := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	require.Eventually(t, func() bool { return ackedN() >= 300 }, time.Minute, 10*time.Millisecond)
 
-	// Postgres goes away for three seconds.
+	// Postgres goes away (3 s in make test, 60 s in make chaos).
 	require.NoError(t, pg.Stop())
 	down := time.Now()
 	beforeDown := ackedN()
-	time.Sleep(3 * time.Second)
+	time.Sleep(chaosOutage(t))
 	pg, err = pgembed.Start(ctx, pgembed.Options{DataDir: pgDir, Port: port, Database: "chaos"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pg.Stop() })
