@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -126,7 +127,10 @@ func newProject(t testing.TB, slug string, o projectOpts) *project {
 	})
 	p.kustID = id(k["items"].([]any)[0].(obj), "id")
 	// Flux does not create the apps' namespace; the platform does, once per environment.
-	require.NoError(t, rig.Env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.namespace}}))
+	// (The Kustomization's first run may create it first, from an earlier deploy's file.)
+	if err := rig.Env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.namespace}}); !apierrors.IsAlreadyExists(err) {
+		require.NoError(t, err)
+	}
 	// Both objects are in the cluster before the first deploy (until then the Kustomization
 	// fails: its path does not exist yet).
 	for _, rid := range []int64{p.gitRepoID, p.kustID} {
