@@ -105,7 +105,7 @@ bench: ensure-postgres $(BIN)/devenv
 ## chaos: the fault suite with 60-second outages (make test runs it with 3-second ones), each printing its figure
 .PHONY: chaos
 chaos: ensure-postgres $(BIN)/devenv $(KUBE_BIN)/etcd $(KUBE_BIN)/kube-apiserver $(CRDS_DIR) rig-links
-	FLUXBRIDGE_CHAOS_OUTAGE=$(CHAOS_OUTAGE) $(E2E_ENV) $(BIN)/devenv test -- go test -count=1 -timeout 30m -v \
+	set -o pipefail; FLUXBRIDGE_CHAOS_OUTAGE=$(CHAOS_OUTAGE) $(E2E_ENV) $(BIN)/devenv test -- go test -count=1 -timeout 30m -v \
 		-run '$(CHAOS_TESTS)' ./cmd/receiver ./internal/jobs ./internal/gitops ./internal/handlers ./internal/fluxcontrol \
 		| grep -E '^(=== RUN|--- |ok|FAIL|PASS)|_test.go:[0-9]+: '
 
