@@ -67,7 +67,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	st := store.New(pool)
 	workers := river.NewWorkers()
 	if err := jobs.Register(workers, jobs.Deps{
-		Store: st, Metrics: m, IsAncestor: jobs.GitAncestor(st, git, sec),
+		Store: st, Metrics: m, IsAncestor: jobs.GitAncestor(st, git, sec), CommitAuthor: jobs.GitCommitAuthor(st, git, sec),
 		Git: git, Secrets: sec, PushLocks: locks, Clusters: reg, AlertTargets: alertTargets(cfg),
 		Committer: p.Committer(), Retention: retention(cfg),
 	}); err != nil {
@@ -103,7 +103,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	go func() {
 		defer close(watchDone)
 		watch.Run(wctx, watch.Deps{Store: st, LockConn: pool.Config().ConnConfig.Copy(), Clusters: reg.Managed(),
-			IsAncestor: jobs.GitAncestor(st, git, sec), River: rc, Logger: log})
+			IsAncestor: jobs.GitAncestor(st, git, sec), CommitAuthor: jobs.GitCommitAuthor(st, git, sec), River: rc, Logger: log})
 	}()
 	log.Info().Str("metrics_addr", cfg.MetricsAddr).Int("watched_clusters", len(reg.Managed())).Msg("working")
 

@@ -145,7 +145,7 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 	workers := river.NewWorkers()
 	wlog := log.With().Str("svc", "worker").Logger()
 	if err := jobs.Register(workers, jobs.Deps{
-		Store: a.st, IsAncestor: jobs.GitAncestor(a.st, git, sec),
+		Store: a.st, IsAncestor: jobs.GitAncestor(a.st, git, sec), CommitAuthor: jobs.GitCommitAuthor(a.st, git, sec),
 		Git: git, Secrets: sec, PushLocks: a.locks, Clusters: reg,
 		AlertTargets: map[string]jobs.AlertTarget{clusterName: {ReceiverURL: a.url, Token: webhookToken}},
 		Committer:    committer,
@@ -173,7 +173,7 @@ func startApp(ctx context.Context, r *Rig) (a *app, err error) {
 	go func() {
 		defer close(a.watchDone)
 		watch.Run(wctx, watch.Deps{Store: a.st, LockConn: a.pool.Config().ConnConfig.Copy(), Clusters: reg.Managed(),
-			IsAncestor: jobs.GitAncestor(a.st, git, sec), River: a.worker, Logger: wlog})
+			IsAncestor: jobs.GitAncestor(a.st, git, sec), CommitAuthor: jobs.GitCommitAuthor(a.st, git, sec), River: a.worker, Logger: wlog})
 	}()
 	return a, nil
 }

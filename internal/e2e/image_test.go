@@ -123,7 +123,7 @@ func TestImageAutomationPushRecorded(t *testing.T) {
 	file := "clusters/dev/web/deployment.yaml"
 	w.write(t, file, strings.Replace(w.read(t, file), "web:1.0.0", "web:1.1.0", 1))
 	rig.Git.git(t, w.dir, "add", "-A")
-	rig.Git.git(t, w.dir, "-c", "user.name="+committer.Name, "-c", "user.email="+committer.Email, "commit", "-q", "-m", "Update from image update automation")
+	rig.Git.git(t, w.dir, "commit", "-q", "--author="+committer.Name+" <"+committer.Email+">", "-m", "Update from image update automation")
 	rig.Git.git(t, w.dir, "push", "-q", "origin", "HEAD:main")
 	sha := rig.Git.git(t, w.dir, "rev-parse", "HEAD")
 	var auto imageautov1.ImageUpdateAutomation

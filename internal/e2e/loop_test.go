@@ -58,6 +58,7 @@ func TestGitOpsLoop(t *testing.T) {
 		d := p.waitGitDeployment(t, sha, "succeeded")
 		require.Equal(t, float64(p.kustID), d["gitops_resource_id"])
 		require.Contains(t, d["revision"], sha)
+		require.Equal(t, "Dev Eloper <dev@example.com>", d["commit_author"], "the developer who pushed, read from the commit")
 
 		// The webhook and the watch both report the new artifact (R5b.2): one audit row.
 		require.EventuallyWithT(t, func(c *assert.CollectT) {

@@ -44,7 +44,30 @@ func (w *Writer) CommitDiff(ctx context.Context, repo Repo, sha string) (CommitD
 		return CommitDiff{}, fmt.Errorf("commit %q is not a full lowercase commit ID: %w", sha, ErrInvalidArgument)
 	}
 	var out CommitDiff
-	err := w.run(ctx, repo, func(ctx context.Context, g *git.Repository, r *remote) error {
+	err := w.withCommit(ctx, repo, sha, func(ctx context.Context, c *object.Commit) (err error) {
+		out, err = diffCommit(ctx, c)
+		return err
+	})
+	return out, err
+}
+
+// CommitAuthor returns the author of commit sha on the branch, found as CommitDiff finds it.
+func (w *Writer) CommitAuthor(ctx context.Context, repo Repo, sha string) (Signature, error) {
+	if !fullSHA.MatchString(sha) {
+		return Signature{}, fmt.Errorf("commit %q is not a full lowercase commit ID: %w", sha, ErrInvalidArgument)
+	}
+	var out Signature
+	err := w.withCommit(ctx, repo, sha, func(_ context.Context, c *object.Commit) error {
+		out = Signature{Name: c.Author.Name, Email: c.Author.Email}
+		return nil
+	})
+	return out, err
+}
+
+// withCommit calls fn with commit sha: from the cache when it holds it, else after fetching
+// the branch, in whose history it must be (ErrRevisionNotFound if not).
+func (w *Writer) withCommit(ctx context.Context, repo Repo, sha string, fn func(context.Context, *object.Commit) error) error {
+	return w.run(ctx, repo, func(ctx context.Context, g *git.Repository, r *remote) error {
 		c, err := g.CommitObject(plumbing.NewHash(sha))
 		if err != nil {
 			head, err := w.headCommit(ctx, g, r)
@@ -55,10 +78,8 @@ func (w *Writer) CommitDiff(ctx context.Context, repo Repo, sha string) (CommitD
 				return err
 			}
 		}
-		out, err = diffCommit(ctx, c)
-		return err
+		return fn(ctx, c)
 	})
-	return out, err
 }
 
 func diffCommit(ctx context.Context, c *object.Commit) (CommitDiff, error) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rs/zerolog"
+
+	"github.com/fluxbridge/fluxbridge/internal/fluxevent"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -49,4 +52,33 @@ func PrefetchAncestry(ctx context.Context, st *store.Store, isAncestor AncestorF
 		}
 		return a.ok, a.err
 	}
+}
+
+// PrefetchAuthor asks Git, before any transaction, who authored commit sha when the applier
+// ref names reports revision for the first time and no console deploy made it: the author of
+// the gitops-git deployment about to be recorded (R5). "" when there is nothing to ask, or
+// Git does not answer within ancestorTimeout (the deployment is recorded without one).
+func PrefetchAuthor(ctx context.Context, st *store.Store, author CommitAuthorFunc, ref store.ObjectRef, sha, revision string) string {
+	if author == nil || sha == "" || revision == "" || !fluxevent.IsApplier(ref.Kind) {
+		return ""
+	}
+	db := st.Pool()
+	res, err := st.ResourceByRef(ctx, db, ref)
+	if err != nil || res.RepositoryID == nil {
+		return ""
+	}
+	if done, err := st.HasGitDeploymentOfRevision(ctx, db, res.ID, revision); err != nil || done {
+		return ""
+	}
+	if ui, err := st.HasUIDeploymentOfCommit(ctx, db, res.ID, sha); err != nil || ui {
+		return ""
+	}
+	actx, cancel := context.WithTimeout(ctx, ancestorTimeout)
+	defer cancel()
+	a, err := author(actx, *res.RepositoryID, sha)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("commit", sha).Msg("commit author not read from Git; the deployment is recorded without it")
+		return ""
+	}
+	return a
 }

@@ -416,3 +416,31 @@ func TestCommitPushRecordsItsOwnCommitAfterACrash(t *testing.T) {
 	require.Contains(t, got.Message, "found after an interrupted attempt")
 	require.Equal(t, commits, f.commits(t), "nothing pushed twice")
 }
+
+// TestGitDeploymentRecordsItsAuthor: a change pushed straight to Git is recorded with its
+// commit's author, read from Git before the event's transaction; a Git server that cannot
+// be read leaves the author empty and records the deployment all the same.
+func TestGitDeploymentRecordsItsAuthor(t *testing.T) {
+	f := newPushFixture(t, newGitServer(t, false))
+	f.worker.CommitAuthor = jobs.GitCommitAuthor(f.st, f.push.Git, f.secrets)
+	work := t.TempDir()
+	gitCLI(t, work, "clone", "-q", f.srv.url, ".")
+	require.NoError(t, os.WriteFile(filepath.Join(work, "hand.yaml"), []byte("kind: ConfigMap\n"), 0o644))
+	gitCLI(t, work, "add", "-A")
+	gitCLI(t, work, "commit", "-q", "--author=Dev One <dev@example.com>", "-m", "by hand")
+	gitCLI(t, work, "push", "-q", "origin", "HEAD:main")
+	head := f.srv.git(t, "rev-parse", "main")
+
+	f.deliver(t, fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{"metadata.revision": "main@sha1:" + head}))
+	ds := f.deployments(t)
+	require.Len(t, ds, 1)
+	require.Equal(t, store.MethodGitopsGit, ds[0].DeploymentMethod)
+	require.Equal(t, "Dev One <dev@example.com>", ds[0].CommitAuthor)
+
+	// A commit Git does not have (a force-push since): recorded without an author.
+	f.deliver(t, fluxeventtest.Edit(t, fluxeventtest.KustomizationSucceeded, map[string]any{
+		"timestamp": "2026-11-26T09:34:04Z", "metadata.revision": "main@sha1:" + strings.Repeat("e", 40)}))
+	ds = f.deployments(t)
+	require.Len(t, ds, 2)
+	require.Empty(t, ds[0].CommitAuthor)
+}

@@ -40,6 +40,8 @@ type FluxEventWorker struct {
 	river.WorkerDefaults[FluxEventArgs]
 	Store      *store.Store
 	IsAncestor AncestorFunc
+	// CommitAuthor is optional; without it a gitops-git deployment has no author.
+	CommitAuthor CommitAuthorFunc
 }
 
 // Timeout bounds one event; it is mostly SQL, plus an optional ancestor check in Git.
@@ -49,8 +51,13 @@ func (w *FluxEventWorker) Timeout(*river.Job[FluxEventArgs]) time.Duration { ret
 func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs]) error {
 	// Git is asked before the transaction: no network call while the rows are locked.
 	var isAncestor AncestorFunc
+	var author string
 	if pre, err := w.Store.FluxEventByID(ctx, w.Store.Pool(), job.Args.EventID); err == nil && pre.ProcessedAt == nil {
-		isAncestor = PrefetchAncestry(ctx, w.Store, w.IsAncestor, eventRef(pre), eventOf(pre).CommitSHA())
+		ev := eventOf(pre)
+		isAncestor = PrefetchAncestry(ctx, w.Store, w.IsAncestor, eventRef(pre), ev.CommitSHA())
+		if ev.Applied() || ev.Status() == fluxevent.StatusFailed {
+			author = PrefetchAuthor(ctx, w.Store, w.CommitAuthor, eventRef(pre), ev.CommitSHA(), ev.Revision())
+		}
 	}
 	return w.Store.WithTx(ctx, func(tx pgx.Tx) error {
 		row, err := w.Store.LockFluxEvent(ctx, tx, job.Args.EventID)
@@ -70,7 +77,7 @@ func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs
 				Time("received_at", row.ReceivedAt).Msg("flux event dated ahead of its arrival: ordered by arrival (check the cluster's clock)")
 			row.EventTime = at
 		}
-		if err := w.process(ctx, tx, row, isAncestor); err != nil {
+		if err := w.process(ctx, tx, row, isAncestor, author); err != nil {
 			return fmt.Errorf("process flux event %d: %w", row.ID, err)
 		}
 		return w.Store.MarkFluxEventProcessed(ctx, tx, row.ID)
@@ -92,7 +99,7 @@ func eventRef(row *store.FluxEvent) store.ObjectRef {
 	return store.ObjectRef{Cluster: row.Cluster, Kind: row.Kind, Namespace: row.Namespace, Name: row.Name}
 }
 
-func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, isAncestor AncestorFunc) error {
+func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, isAncestor AncestorFunc, author string) error {
 	ev := eventOf(row)
 	res, err := w.Store.LockResourceByRef(ctx, tx, eventRef(row))
 	switch {
@@ -140,11 +147,11 @@ func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.Flu
 	if fluxevent.IsApplier(res.Kind) {
 		switch {
 		case ev.Applied():
-			if err := w.recordDeployment(ctx, tx, isAncestor, row, ev, res, store.DeploySucceeded); err != nil {
+			if err := w.recordDeployment(ctx, tx, isAncestor, author, row, ev, res, store.DeploySucceeded); err != nil {
 				return err
 			}
 		case status == fluxevent.StatusFailed && ev.Revision() != "":
-			if err := w.recordDeployment(ctx, tx, isAncestor, row, ev, res, store.DeployFailed); err != nil {
+			if err := w.recordDeployment(ctx, tx, isAncestor, author, row, ev, res, store.DeployFailed); err != nil {
 				return err
 			}
 		}
@@ -172,9 +179,9 @@ func syncStatusOf(s fluxevent.Status) string {
 
 // recordDeployment settles the deployments an applier's success or failure at a revision
 // concerns; see SettleDeployment.
-func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, isAncestor AncestorFunc, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource, status string) error {
+func (w *FluxEventWorker) recordDeployment(ctx context.Context, tx pgx.Tx, isAncestor AncestorFunc, author string, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource, status string) error {
 	return SettleDeployment(ctx, tx, w.Store, isAncestor, res, Outcome{
-		Status: status, Revision: ev.Revision(), CommitSHA: ev.CommitSHA(), Message: ev.Message,
+		Status: status, Revision: ev.Revision(), CommitSHA: ev.CommitSHA(), Message: ev.Message, CommitAuthor: author,
 		At: row.EventTime, Reporter: row.ReportingController, Details: map[string]any{"event_id": row.ID},
 	})
 }
@@ -189,6 +196,8 @@ type Outcome struct {
 	At        time.Time
 	Reporter  string         // the controller (webhook) or "watch"
 	Details   map[string]any // extra audit details, e.g. the event ID
+	// CommitAuthor is who authored CommitSHA, when Git was asked (PrefetchAuthor).
+	CommitAuthor string
 }
 
 // SettleDeployment settles the deployments an applier's outcome at a revision concerns. Open
@@ -243,7 +252,7 @@ func SettleDeployment(ctx context.Context, tx pgx.Tx, st *store.Store, isAncesto
 	}
 	nd := store.NewDeployment{
 		ProjectID: res.ProjectID, EnvironmentID: *res.EnvironmentID, GitopsResourceID: &res.ID,
-		Status: o.Status, Revision: rev, CommitSHA: sha, Message: o.Message,
+		Status: o.Status, Revision: rev, CommitSHA: sha, Message: o.Message, CommitAuthor: o.CommitAuthor,
 	}
 	if sha != "" {
 		// image-automation-controller's push (its status.lastPushCommit, seen by the watch)
@@ -251,7 +260,10 @@ func SettleDeployment(ctx context.Context, tx pgx.Tx, st *store.Store, isAncesto
 		auto, err := st.ImageAutomationOfCommit(ctx, tx, res.ProjectID, sha)
 		switch {
 		case err == nil:
-			nd.Trigger, nd.TriggerRef, nd.CommitAuthor = store.TriggerImageAutomation, auto.Namespace+"/"+auto.Name, automationAuthor(auto)
+			nd.Trigger, nd.TriggerRef = store.TriggerImageAutomation, auto.Namespace+"/"+auto.Name
+			if nd.CommitAuthor == "" {
+				nd.CommitAuthor = automationAuthor(auto) // what it writes into its commits
+			}
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}

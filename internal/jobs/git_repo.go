@@ -35,6 +35,43 @@ func GitRepo(ctx context.Context, sec secrets.Store, repo *store.Repository, bra
 	return r, nil
 }
 
+// CommitAuthorFunc returns the author ("Name <email>") of commit sha in the repository with
+// the given ID: who pushed a change straight to Git.
+type CommitAuthorFunc func(ctx context.Context, repositoryID int64, sha string) (string, error)
+
+// GitCommitAuthor returns the CommitAuthorFunc the event job and the watch use, answered from
+// Git with w on the repository's configured branch.
+func GitCommitAuthor(st *store.Store, w *gitops.Writer, sec secrets.Store) CommitAuthorFunc {
+	return func(ctx context.Context, repositoryID int64, sha string) (string, error) {
+		r, err := gitRepoOf(ctx, st, sec, repositoryID, "")
+		if err != nil {
+			return "", err
+		}
+		a, err := w.CommitAuthor(ctx, r, sha)
+		if err != nil {
+			return "", err
+		}
+		return signature(a), nil
+	}
+}
+
+// gitRepoOf is the gitops.Repo of a branch of the repository with ID repoID; "" is its
+// configured branch.
+func gitRepoOf(ctx context.Context, st *store.Store, sec secrets.Store, repoID int64, branch string) (gitops.Repo, error) {
+	repo, err := st.RepositoryByID(ctx, st.Pool(), repoID)
+	if err != nil {
+		return gitops.Repo{}, err
+	}
+	if branch == "" {
+		cfg, err := repo.Gitops()
+		if err != nil {
+			return gitops.Repo{}, err
+		}
+		branch = cfg.Branch
+	}
+	return GitRepo(ctx, sec, repo, branch)
+}
+
 // GitAncestor returns the AncestorFunc the Flux event job uses, answered from Git with w. The
 // repository and branch searched are the ones the deployed commit was pushed to (from its
 // deployment spec), else repositoryID (the Kustomization's) on its configured branch.
@@ -47,18 +84,7 @@ func GitAncestor(st *store.Store, w *gitops.Writer, sec secrets.Store) AncestorF
 		if err != nil {
 			return false, err
 		}
-		repo, err := st.RepositoryByID(ctx, st.Pool(), repoID)
-		if err != nil {
-			return false, err
-		}
-		if branch == "" {
-			cfg, err := repo.Gitops()
-			if err != nil {
-				return false, err
-			}
-			branch = cfg.Branch
-		}
-		r, err := GitRepo(ctx, sec, repo, branch)
+		r, err := gitRepoOf(ctx, st, sec, repoID, branch)
 		if err != nil {
 			return false, err
 		}

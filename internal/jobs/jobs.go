@@ -77,6 +77,8 @@ type Deps struct {
 	Metrics *metrics.Metrics // optional
 	// IsAncestor is optional; without it a UI deployment matches only its exact commit.
 	IsAncestor AncestorFunc
+	// CommitAuthor is optional; without it a gitops-git deployment has no author.
+	CommitAuthor CommitAuthorFunc
 
 	// Git, Secrets and PushLocks enable the commit_push and rollback workers; without Git they
 	// are not registered (a process that only processes events). Secrets also feed the
@@ -114,7 +116,7 @@ func Register(workers *river.Workers, d Deps) error {
 	kd := kubeDeps{Store: d.Store, Clusters: d.Clusters, Secrets: d.Secrets, Poll: d.ReconcilePoll, Metrics: d.Metrics,
 		Alerts: &AlertWirer{Store: d.Store, Clusters: d.Clusters, Targets: d.AlertTargets}}
 	errs := []error{
-		river.AddWorkerSafely(workers, &FluxEventWorker{Store: d.Store, IsAncestor: d.IsAncestor}),
+		river.AddWorkerSafely(workers, &FluxEventWorker{Store: d.Store, IsAncestor: d.IsAncestor, CommitAuthor: d.CommitAuthor}),
 		river.AddWorkerSafely(workers, &ManualDeployWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &EnvironmentConfigWorker{Store: d.Store}),
 		river.AddWorkerSafely(workers, &ApprovalExpiryWorker{Store: d.Store}),

@@ -172,6 +172,18 @@ func (s *Store) RecordGitDeployment(ctx context.Context, db DBTX, d NewDeploymen
 	return existing, false, nil
 }
 
+// HasGitDeploymentOfRevision tells whether a gitops-git deployment of resourceID at revision
+// is recorded.
+func (s *Store) HasGitDeploymentOfRevision(ctx context.Context, db DBTX, resourceID int64, revision string) (bool, error) {
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deployments
+		WHERE gitops_resource_id = $1 AND revision = $2 AND deployment_method = 'gitops-git')`, resourceID, revision).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("gitops-git deployment of %d at %s: %w", resourceID, revision, err)
+	}
+	return ok, nil
+}
+
 // MarkImageAutomationCommit records that commit sha was image-automation-controller's push
 // for the ImageUpdateAutomation ref (namespace/name), authored as author: the project's
 // gitops-git deployments of that commit recorded before the watch saw the push say so.

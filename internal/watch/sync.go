@@ -22,9 +22,10 @@ const watchReporter = "fluxbridge-watch"
 
 // syncer writes what the watch sees about one cluster's objects to the database.
 type syncer struct {
-	store      *store.Store
-	cluster    string
-	isAncestor jobs.AncestorFunc
+	store        *store.Store
+	cluster      string
+	isAncestor   jobs.AncestorFunc
+	commitAuthor jobs.CommitAuthorFunc
 }
 
 // sync records the state of the object ref names (u is nil when it is gone) as observed at
@@ -36,9 +37,11 @@ func (s *syncer) sync(ctx context.Context, ref flux.Ref, u *unstructured.Unstruc
 	oref := store.ObjectRef{Cluster: s.cluster, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
 	// Git is asked before the transaction: no network call while the resource row is locked.
 	var isAncestor jobs.AncestorFunc
+	var author string
 	if u != nil && fluxspec.IsApplier(ref.Kind) {
 		if out, ok := outcomeOf(flux.Observe(u), at); ok {
 			isAncestor = jobs.PrefetchAncestry(ctx, s.store, s.isAncestor, oref, out.CommitSHA)
+			author = jobs.PrefetchAuthor(ctx, s.store, s.commitAuthor, oref, out.CommitSHA, out.Revision)
 		}
 	}
 	return s.store.WithTx(ctx, func(tx pgx.Tx) error {
@@ -96,7 +99,7 @@ func (s *syncer) sync(ctx context.Context, ref flux.Ref, u *unstructured.Unstruc
 				return err
 			}
 		}
-		if err := s.settle(ctx, tx, isAncestor, res, o, at); err != nil {
+		if err := s.settle(ctx, tx, isAncestor, author, res, o, at); err != nil {
 			return err
 		}
 		if o.Status == flux.StatusFailed && (prev.Status != flux.StatusFailed || prev.StatusMessage != o.Message) {
@@ -135,11 +138,12 @@ func (s *syncer) discovered(ctx context.Context, tx pgx.Tx, ref store.ObjectRef,
 }
 
 // settle records a deployment when an applier is ready at a revision, or failed at one.
-func (s *syncer) settle(ctx context.Context, tx pgx.Tx, isAncestor jobs.AncestorFunc, res *store.Resource, o flux.Observation, at time.Time) error {
+func (s *syncer) settle(ctx context.Context, tx pgx.Tx, isAncestor jobs.AncestorFunc, author string, res *store.Resource, o flux.Observation, at time.Time) error {
 	if !fluxspec.IsApplier(res.Kind) || res.EnvironmentID == nil {
 		return nil
 	}
 	if out, ok := outcomeOf(o, at); ok {
+		out.CommitAuthor = author
 		return jobs.SettleDeployment(ctx, tx, s.store, isAncestor, res, out)
 	}
 	return nil

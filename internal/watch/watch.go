@@ -59,7 +59,9 @@ type Deps struct {
 	Clusters []*cluster.Cluster
 	// IsAncestor is passed to deployment settlement; optional.
 	IsAncestor jobs.AncestorFunc
-	Logger     zerolog.Logger
+	// CommitAuthor names the author of a gitops-git deployment's commit; optional.
+	CommitAuthor jobs.CommitAuthorFunc
+	Logger       zerolog.Logger
 	// OnLeader, if set, is called when this process starts or stops leading a cluster's watch
 	// (for tests and metrics).
 	OnLeader func(cluster string, leading bool)
@@ -178,7 +180,7 @@ func watchCluster(ctx context.Context, d Deps, c *cluster.Cluster, log zerolog.L
 	if d.River != nil {
 		ctx = jobs.WithInserter(ctx, d.River)
 	}
-	s := &syncer{store: d.Store, cluster: c.Name, isAncestor: d.IsAncestor}
+	s := &syncer{store: d.Store, cluster: c.Name, isAncestor: d.IsAncestor, commitAuthor: d.CommitAuthor}
 	var wg sync.WaitGroup
 	for range syncWorkers {
 		wg.Add(1)
