@@ -120,7 +120,7 @@ func (c *Console) auditData(r *http.Request, limit int) (*auditPage, store.Audit
 		Target: q.Get("target_type"), Cluster: q.Get("cluster"), Env: q.Get("environment"), Since: q.Get("since"), Until: q.Get("until")}}
 	f := store.AuditFilter{ProjectID: sc.Project.ID, ActorName: p.F.Actor, Action: p.F.Action, TargetType: p.F.Target,
 		Cluster: p.F.Cluster, Limit: limit + 1}
-	envs, err := c.store.ListEnvironments(r.Context(), c.store.Pool(), sc.Project.ID)
+	envs, err := c.store.ProjectEnvironments(r.Context(), c.store.Pool(), sc.Project.ID)
 	if err != nil {
 		return nil, f, err
 	}

@@ -108,9 +108,14 @@ func rowSelect(rc rowCtx, key, label string, opts []option) fieldData {
 	return newField(rc.E, rc.name(key), label, rc.value(key), "", opts)
 }
 
+// formTemplates bounds the saved templates the deploy form offers.
+const formTemplates = 200
+
 func (c *Console) deployData(r *http.Request, f deployForm, errs *formErrors) (*deployPage, error) {
 	sc := handlers.ScopeOf(r)
-	saved, err := c.store.ListDeployTemplates(r.Context(), c.store.Pool(), sc.Project.ID)
+	// The form's template list: the first formTemplates saved ones by name. Templates are
+	// written by hand, a few per project; the templates page pages through any number.
+	saved, err := c.store.ListDeployTemplates(r.Context(), c.store.Pool(), sc.Project.ID, "", formTemplates)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func (c *Console) deploymentsData(r *http.Request) (*deploymentsPage, error) {
 	q := r.URL.Query()
 	p := &deploymentsPage{Slug: sc.Project.Slug, Methods: []string{"manual", "gitops-ui", "gitops-git"}, Statuses: deployStatuses}
 	p.F.Env, p.F.Method, p.F.Status = q.Get("environment"), q.Get("method"), q.Get("status")
-	envs, err := c.store.ListEnvironments(ctx, db, sc.Project.ID)
+	envs, err := c.store.ProjectEnvironments(ctx, db, sc.Project.ID)
 	if err != nil {
 		return nil, err
 	}

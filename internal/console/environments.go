@@ -28,6 +28,7 @@ type environmentsPage struct {
 	Slug  string
 	Envs  []envCard
 	Roles []string
+	More  string // the next page
 }
 
 // environments shows each environment's access and GitOps settings, the state of everything in
@@ -36,22 +37,28 @@ type environmentsPage struct {
 func (c *Console) environments(w http.ResponseWriter, r *http.Request) {
 	sc := handlers.ScopeOf(r)
 	ctx, db := r.Context(), c.store.Pool()
-	envs, err := c.store.ListEnvironments(ctx, db, sc.Project.ID)
+	after, err := handlers.AfterParam(r)
+	var envs []store.Environment
+	if err == nil {
+		envs, err = c.store.ListEnvironments(ctx, db, sc.Project.ID, after, environmentsShown+1)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
+	envs, next := trim(envs, environmentsShown, func(e store.Environment) string { return e.Name })
 	health, err := c.store.EnvironmentHealth(ctx, db, sc.Project.ID)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	pending, err := c.store.ListApprovalRequests(ctx, db, store.ApprovalFilter{ProjectID: sc.Project.ID, TargetType: "environment", State: store.ApprovalPending, Limit: 100})
+	// At most one pending request per environment (approval_requests_pending_target).
+	pending, err := c.store.AllApprovalRequests(ctx, db, store.ApprovalFilter{ProjectID: sc.Project.ID, TargetType: "environment", State: store.ApprovalPending})
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	p := environmentsPage{Slug: sc.Project.Slug, Roles: policy.RoleNames()}
+	p := environmentsPage{Slug: sc.Project.Slug, Roles: policy.RoleNames(), More: moreURL("/projects/"+sc.Project.Slug+"/environments", "after", next)}
 	for i := range envs {
 		e := &envs[i]
 		v, err := handlers.ViewEnv(e)

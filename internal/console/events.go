@@ -34,7 +34,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	envs, err := c.store.ListEnvironments(ctx, db, sc.Project.ID)
+	envs, err := c.store.ProjectEnvironments(ctx, db, sc.Project.ID)
 	if err != nil {
 		c.fail(w, r, err)
 		return

@@ -17,19 +17,25 @@ type membersPage struct {
 	Members []store.Member
 	Roles   []string
 	CanEdit bool
+	More    string // the next page
 }
 
 // members lists the project's members and roles; an owner adds people, changes roles and
 // removes them (never the last owner).
 func (c *Console) members(w http.ResponseWriter, r *http.Request) {
 	sc := handlers.ScopeOf(r)
-	items, err := c.store.ListMembers(r.Context(), c.store.Pool(), sc.Project.ID)
+	after, err := handlers.AfterParam(r)
+	var items []store.Member
+	if err == nil {
+		items, err = c.store.ListMembers(r.Context(), c.store.Pool(), sc.Project.ID, after, membersShown+1)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
+	items, next := trim(items, membersShown, func(m store.Member) string { return m.Username })
 	c.render(w, r, http.StatusOK, "members", membersPage{Slug: sc.Project.Slug, Members: items, Roles: policy.RoleNames(),
-		CanEdit: c.core.Can(sc, "member.set", nil) == nil})
+		CanEdit: c.core.Can(sc, "member.set", nil) == nil, More: moreURL("/projects/"+sc.Project.Slug+"/members", "after", next)})
 }
 
 // userOf finds the user a member form names.

@@ -19,6 +19,7 @@ type envDeploy struct {
 type overviewPage struct {
 	Clusters []*handlers.OverviewCluster
 	Envs     []envDeploy
+	More     string // the next page of Flux objects
 }
 
 // statusRank orders rows failing first, then suspended, reconciling, ready (Weave's order).
@@ -40,22 +41,26 @@ func statusRank(r handlers.OverviewResource) int {
 // updates row by row from the change feed.
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	sc := handlers.ScopeOf(r)
-	clusters, err := c.core.Overview(r.Context(), sc.Project.ID)
+	after, err := handlers.AfterRefParam(r, true)
+	var ov *handlers.OverviewPage
+	if err == nil {
+		ov, err = c.core.Overview(r.Context(), sc.Project.ID, after, overviewShown)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	for _, cl := range clusters {
+	for _, cl := range ov.Clusters {
 		for _, e := range cl.Environments {
 			slices.SortStableFunc(e.Resources, func(a, b handlers.OverviewResource) int { return statusRank(a) - statusRank(b) })
 		}
 	}
-	envs, err := c.store.ListEnvironments(r.Context(), c.store.Pool(), sc.Project.ID)
+	envs, err := c.store.ProjectEnvironments(r.Context(), c.store.Pool(), sc.Project.ID)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	page := overviewPage{Clusters: clusters}
+	page := overviewPage{Clusters: ov.Clusters, More: moreURL("/projects/"+sc.Project.Slug, "after", ov.NextAfter)}
 	for i := range envs {
 		page.Envs = append(page.Envs, c.envDeploy(sc, &envs[i]))
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/fluxbridge/fluxbridge/internal/auth"
+	"github.com/fluxbridge/fluxbridge/internal/handlers"
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
@@ -25,11 +26,16 @@ func (c *Console) projects(w http.ResponseWriter, r *http.Request) {
 		member = p.UserID
 	}
 	ctx, db := r.Context(), c.store.Pool()
-	list, err := c.store.ListProjects(ctx, db, member)
+	after, err := handlers.AfterParam(r)
+	var list []store.Project
+	if err == nil {
+		list, err = c.store.ListProjects(ctx, db, member, after, projectsShown+1)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
+	list, next := trim(list, projectsShown, func(p store.Project) string { return p.Slug })
 	ids := make([]int64, len(list))
 	for i, pr := range list {
 		ids[i] = pr.ID
@@ -48,5 +54,5 @@ func (c *Console) projects(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	c.render(w, r, http.StatusOK, "projects", map[string]any{"Projects": tiles})
+	c.render(w, r, http.StatusOK, "projects", map[string]any{"Projects": tiles, "More": moreURL("/", "after", next)})
 }

@@ -26,6 +26,8 @@ type repositoriesPage struct {
 	CanValidate bool
 	Form        connectForm
 	Error       *handlers.Failure
+	More        string // the next page
+	After       string // this page's cursor, for the live fragment
 }
 
 // syncBadge maps a repository's Flux sync status onto the vocabulary.
@@ -43,10 +45,15 @@ func repoSyncBadge(status string) Badge {
 
 func (c *Console) repositoriesData(r *http.Request, validated int64, v *handlers.Validation) (*repositoriesPage, error) {
 	sc := handlers.ScopeOf(r)
-	repos, err := c.store.ListRepositories(r.Context(), c.store.Pool(), sc.Project.ID)
+	after, err := handlers.AfterParam(r)
+	var repos []store.Repository
+	if err == nil {
+		repos, err = c.store.ListRepositories(r.Context(), c.store.Pool(), sc.Project.ID, after, repositoriesShown+1)
+	}
 	if err != nil {
 		return nil, err
 	}
+	repos, next := trim(repos, repositoriesShown, func(x store.Repository) string { return x.Name })
 	p := &repositoriesPage{Slug: sc.Project.Slug, CanConnect: c.core.Can(sc, "repository.create", nil) == nil,
 		CanRotate: c.core.Can(sc, "repository.rotate_credentials", nil) == nil, CanValidate: c.core.Can(sc, "repository.validate", nil) == nil, Form: connectForm{AuthType: "https", Branch: "main"}}
 	for _, repo := range repos {
@@ -57,6 +64,8 @@ func (c *Console) repositoriesData(r *http.Request, validated int64, v *handlers
 		}
 		p.Repos = append(p.Repos, card)
 	}
+	p.After = after
+	p.More = moreURL("/projects/"+sc.Project.Slug+"/repositories", "after", next)
 	return p, nil
 }
 

@@ -21,6 +21,7 @@ type historyPage struct {
 	T         *handlers.RollbackTargets
 	CanRoll   error
 	CanUnlock error
+	More      string // the next (older) page
 }
 
 func (c *Console) historyBase(r *http.Request) string {
@@ -33,13 +34,22 @@ func (c *Console) historyBase(r *http.Request) string {
 func (c *Console) history(w http.ResponseWriter, r *http.Request) {
 	sc := handlers.ScopeOf(r)
 	app := chi.URLParam(r, "app")
-	t, err := c.core.RollbackTargets(r, app, historyShown)
+	before, err := handlers.BeforeParam(r)
+	var t *handlers.RollbackTargets
+	if err == nil {
+		t, err = c.core.RollbackTargets(r, app, before, historyShown)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
+	var next string
+	if t.NextBefore != nil {
+		next = strconv.FormatInt(*t.NextBefore, 10)
+	}
 	c.render(w, r, http.StatusOK, "history", historyPage{Slug: sc.Project.Slug, App: app, Env: sc.Env, T: t,
-		CanRoll: c.core.Can(sc, "deployment.rollback", sc.Env), CanUnlock: c.core.Can(sc, "deployment.unlock", sc.Env)})
+		CanRoll: c.core.Can(sc, "deployment.rollback", sc.Env), CanUnlock: c.core.Can(sc, "deployment.unlock", sc.Env),
+		More: moreURL(c.historyBase(r)+"/history", "before", next)})
 }
 
 type rollbackPage struct {
@@ -60,7 +70,7 @@ func (c *Console) rollbackConfirm(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, handlers.BadRequest("to", "want the ID of the deployment to roll back to"))
 		return
 	}
-	t, err := c.core.RollbackTargets(r, app, historyShown)
+	t, err := c.core.RollbackTargets(r, app, 0, historyShown)
 	if err != nil {
 		c.fail(w, r, err)
 		return

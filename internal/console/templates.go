@@ -25,23 +25,30 @@ type templatesPage struct {
 	Rows      []templateRow
 	Envs      []store.Environment
 	CanDelete bool
+	More      string // the next page
 }
 
 // templates lists the built-in and saved deploy templates, each with a deploy link per
 // environment and, for saved ones, what they set and Delete.
 func (c *Console) templates(w http.ResponseWriter, r *http.Request) {
 	sc := handlers.ScopeOf(r)
-	items, err := c.core.Templates(r.Context(), sc.Project.ID)
+	after, err := handlers.AfterParam(r)
+	var items []handlers.TemplateView
+	if err == nil {
+		items, err = c.core.Templates(r.Context(), sc.Project.ID, after, templatesShown+1)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	envs, err := c.store.ListEnvironments(r.Context(), c.store.Pool(), sc.Project.ID)
+	items, next := trim(items, templatesShown, func(t handlers.TemplateView) string { return t.Name })
+	envs, err := c.store.ProjectEnvironments(r.Context(), c.store.Pool(), sc.Project.ID)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	p := templatesPage{Slug: sc.Project.Slug, Envs: envs, CanDelete: c.core.Can(sc, "template.delete", nil) == nil}
+	p := templatesPage{Slug: sc.Project.Slug, Envs: envs, CanDelete: c.core.Can(sc, "template.delete", nil) == nil,
+		More: moreURL("/projects/"+sc.Project.Slug+"/templates", "after", next)}
 	for _, t := range items {
 		row := templateRow{TemplateView: t}
 		if y, err := yaml.JSONToYAML(t.Flux); err == nil && string(t.Flux) != "{}" {

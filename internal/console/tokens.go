@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/fluxbridge/fluxbridge/internal/handlers"
@@ -18,6 +19,7 @@ type tokensPage struct {
 	Created *handlers.CreatedToken // shown once, on the page that created it
 	Error   *handlers.Failure
 	Name    string
+	More    string // the next (older) page
 }
 
 // tokens lists the signed-in person's API tokens with New and Revoke.
@@ -26,13 +28,19 @@ func (c *Console) tokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showTokens(w http.ResponseWriter, r *http.Request, status int, p *tokensPage) {
-	items, err := c.core.Tokens(r)
+	before, err := handlers.BeforeParam(r)
+	var items []store.APIToken
+	if err == nil {
+		items, err = c.core.Tokens(r, before, tokensShown+1)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	p.Tokens = items
+	var next string
+	p.Tokens, next = trim(items, tokensShown, func(t store.APIToken) string { return strconv.FormatInt(t.ID, 10) })
 	p.Owner, p.Base = tokensBase(r)
+	p.More = moreURL(p.Base, "before", next)
 	c.render(w, r, status, "tokens", p)
 }
 

@@ -14,6 +14,7 @@ type usersPage struct {
 	Link, LinkFor string
 	Error         *handlers.Failure
 	Form          handlers.NewUser
+	More          string // the next page
 }
 
 // users is the admin's list of users with Create, a one-time password link and Disable/Enable.
@@ -22,12 +23,18 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, status int, p *usersPage) {
-	items, err := c.store.ListUsers(r.Context(), c.store.Pool())
+	after, err := handlers.AfterParam(r)
+	var items []store.User
+	if err == nil {
+		items, err = c.store.ListUsers(r.Context(), c.store.Pool(), after, usersShown+1)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	p.Users = items
+	var next string
+	p.Users, next = trim(items, usersShown, func(u store.User) string { return u.Username })
+	p.More = moreURL("/admin/users", "after", next)
 	c.render(w, r, status, "users", p)
 }
 

@@ -77,7 +77,7 @@ func (h *Handler) resolveTarget(ctx context.Context, db store.DBTX, sc *reqScope
 	if err != nil {
 		return nil, errConflictf("gitops_config", "environment %s: %v", env.Name, err)
 	}
-	repos, err := h.store.ListRepositories(ctx, db, sc.Project.ID)
+	repos, err := h.store.AllRepositories(ctx, db, sc.Project.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func (h *Handler) findKustomization(ctx context.Context, db store.DBTX, sc *reqS
 			t.kustNamespace = k.Namespace
 		}
 	}
-	all, err := h.store.ListResources(ctx, db, store.ResourceFilter{ProjectID: sc.Project.ID, EnvironmentID: sc.Env.ID, Kind: "Kustomization"})
+	all, err := h.store.AllResources(ctx, db, store.ResourceFilter{ProjectID: sc.Project.ID, EnvironmentID: sc.Env.ID, Kind: "Kustomization"})
 	if err != nil {
 		return err
 	}

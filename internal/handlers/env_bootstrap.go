@@ -200,7 +200,7 @@ func (h *Handler) unapplied(ctx context.Context, db store.DBTX, res *store.Resou
 // findGitSource returns the project's GitRepository in the environment's cluster that reads
 // t's repository and branch, nil when there is none. One in fluxNamespace is preferred.
 func (h *Handler) findGitSource(ctx context.Context, db store.DBTX, sc *reqScope, t *deployTarget) (*store.Resource, error) {
-	all, err := h.store.ListResources(ctx, db, store.ResourceFilter{ProjectID: sc.Project.ID, Cluster: sc.Env.Cluster, Kind: fluxspec.KindGitRepository})
+	all, err := h.store.AllResources(ctx, db, store.ResourceFilter{ProjectID: sc.Project.ID, Cluster: sc.Env.Cluster, Kind: fluxspec.KindGitRepository})
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func (h *Handler) userEventStream(w http.ResponseWriter, r *http.Request) {
 		defer mu.Unlock()
 		if projects == nil || time.Since(checked) > memberRecheck {
 			checked = time.Now()
-			ps, err := h.store.ListProjects(r.Context(), h.store.Pool(), p.UserID)
+			ps, err := h.store.AllProjects(r.Context(), h.store.Pool(), p.UserID)
 			if err != nil {
 				return false
 			}

@@ -18,18 +18,25 @@ import (
 // listDiscovered lists the Flux objects of a managed cluster that no project manages, as the
 // watch last saw them (GET /api/v1/clusters/{cluster}/discovered, admins): what teams that
 // already run Flux import from.
+// Paged by ?after=kind/namespace/name.
 func (h *Handler) listDiscovered(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "cluster")
 	if err := h.checkCluster("cluster", name); err != nil {
 		h.fail(w, r, &httpError{Status: http.StatusNotFound, Field: "cluster", Msg: err.Error()})
 		return
 	}
-	items, err := h.store.ListDiscovered(r.Context(), h.store.Pool(), name)
+	p := params{r: r}
+	after, limit := p.afterRef(false), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListDiscovered(r.Context(), h.store.Pool(), name, after, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.Discovered]{Items: items})
+	writeJSON(w, http.StatusOK, pageAfter(items, limit, func(d store.Discovered) string { return refCursor(d.Ref(), false) }))
 }
 
 // importReq is the body of POST /projects/{project}/resources/import: a discovered object and

@@ -145,10 +145,10 @@ func (h *Handler) loadWorld(ctx context.Context, tx pgx.Tx) (*world, error) {
 	}
 	w := &world{projects: map[int64]*store.Project{}, repos: map[int64][]store.Repository{}}
 	var err error
-	if w.envs, err = h.store.ListEnvironments(ctx, tx, 0); err != nil {
+	if w.envs, err = h.store.AllEnvironments(ctx, tx); err != nil {
 		return nil, err
 	}
-	repos, err := h.store.ListRepositories(ctx, tx, 0)
+	repos, err := h.store.AllRepositories(ctx, tx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func (h *Handler) loadWorld(ctx context.Context, tx pgx.Tx) (*world, error) {
 	}
 	// An environment whose gitops_config change awaits approvals owns what the change would
 	// give it too, so that nobody takes it meanwhile and the approved change still fits.
-	pending, err := h.store.ListApprovalRequests(ctx, tx, store.ApprovalFilter{State: store.ApprovalPending, TargetType: "environment", Limit: 1000})
+	pending, err := h.store.AllApprovalRequests(ctx, tx, store.ApprovalFilter{State: store.ApprovalPending, TargetType: "environment"})
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +279,7 @@ func (w *world) describe(e *store.Environment) string {
 
 // envPlacement is the placement of an existing environment of the request's project.
 func (h *Handler) envPlacement(ctx context.Context, db store.DBTX, project *store.Project, env *store.Environment) (*placement, error) {
-	repos, err := h.store.ListRepositories(ctx, db, project.ID)
+	repos, err := h.store.AllRepositories(ctx, db, project.ID)
 	if err != nil {
 		return nil, err
 	}

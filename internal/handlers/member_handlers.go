@@ -11,13 +11,20 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
+// listMembers lists a project's members by username, paged by ?after=username.
 func (h *Handler) listMembers(w http.ResponseWriter, r *http.Request) {
-	items, err := h.store.ListMembers(r.Context(), h.store.Pool(), scopeOf(r).projectID())
+	p := params{r: r}
+	after, limit := p.after(), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListMembers(r.Context(), h.store.Pool(), scopeOf(r).projectID(), after, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.Member]{Items: items})
+	writeJSON(w, http.StatusOK, pageAfter(items, limit, func(m store.Member) string { return m.Username }))
 }
 
 // setMemberReq is the body of PUT /projects/{project}/members/{user}.

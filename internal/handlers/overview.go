@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fluxbridge/fluxbridge/internal/cluster"
@@ -45,28 +47,48 @@ type OverviewCluster struct {
 }
 
 // projectOverview shows a project's Flux resources grouped by cluster, then environment, with
-// health, last and next sync, and the progress of manual reconciles (R9, R18.4).
+// health, last and next sync, and the progress of manual reconciles (R9, R18.4). It pages by
+// resource, in the resource list's order (?limit=, ?after=cluster/kind/namespace/name): a
+// cluster or environment whose resources span two pages appears on both, health counting
+// the page's resources.
 func (h *Handler) projectOverview(w http.ResponseWriter, r *http.Request) {
-	clusters, err := h.Overview(r.Context(), scopeOf(r).projectID())
+	p := params{r: r}
+	after, limit := p.afterRef(true), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	ov, err := h.Overview(r.Context(), scopeOf(r).projectID(), after, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"clusters": clusters})
+	writeJSON(w, http.StatusOK, ov)
 }
 
-// Overview is the typed core of the project overview, for the API and the console: the
-// project's resources by cluster, then environment, in the store's order.
-func (h *Handler) Overview(ctx context.Context, projectID int64) ([]*OverviewCluster, error) {
-	list, err := h.store.ListResources(ctx, h.store.Pool(), store.ResourceFilter{ProjectID: projectID})
+// OverviewPage is one page of the overview and, when more may follow, the ?after= of the next.
+type OverviewPage struct {
+	Clusters  []*OverviewCluster `json:"clusters"`
+	NextAfter string             `json:"next_after,omitempty"`
+}
+
+// Overview is the typed core of the project overview, for the API and the console: at most
+// limit of the project's resources after after (nil: from the first), by cluster, then
+// environment, in the store's order.
+func (h *Handler) Overview(ctx context.Context, projectID int64, after *store.ObjectRef, limit int) (*OverviewPage, error) {
+	list, err := h.store.ListResources(ctx, h.store.Pool(), store.ResourceFilter{ProjectID: projectID, After: after, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
-	envs, err := h.store.ListEnvironments(ctx, h.store.Pool(), projectID)
+	envs, err := h.store.ProjectEnvironments(ctx, h.store.Pool(), projectID)
 	if err != nil {
 		return nil, err
 	}
-	latest, err := h.store.LatestReconcileRequests(ctx, h.store.Pool(), projectID)
+	ids := make([]int64, len(list))
+	for i := range list {
+		ids[i] = list[i].ID
+	}
+	latest, err := h.store.LatestReconcileRequests(ctx, h.store.Pool(), ids)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +113,7 @@ func (h *Handler) Overview(ctx context.Context, projectID int64) ([]*OverviewClu
 		}
 		env.Resources = append(env.Resources, OverviewRow(&res, rr))
 	}
-	return clusters, nil
+	return &OverviewPage{Clusters: clusters, NextAfter: resourcePage(list, limit).NextAfter}, nil
 }
 
 // OverviewRow is one resource as the overview shows it, with its latest reconcile request.
@@ -127,21 +149,42 @@ func (c *OverviewCluster) env(id *int64, envs map[int64]store.Environment) *Over
 	return oe
 }
 
-// listEnvResources lists one environment's resources (R8.5).
+// listEnvResources lists one environment's resources (R8.5), paged as listResources.
 func (h *Handler) listEnvResources(w http.ResponseWriter, r *http.Request) {
 	sc := scopeOf(r)
-	items, err := h.store.ListResources(r.Context(), h.store.Pool(), store.ResourceFilter{ProjectID: sc.projectID(), EnvironmentID: sc.Env.ID})
+	p := params{r: r}
+	after, limit := p.afterRef(true), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListResources(r.Context(), h.store.Pool(), store.ResourceFilter{ProjectID: sc.projectID(), EnvironmentID: sc.Env.ID, After: after, Limit: limit})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.Resource]{Items: items})
+	writeJSON(w, http.StatusOK, resourcePage(items, limit))
 }
 
-// listClusters lists the configured clusters with their reachability (a GET /version with a
-// short timeout, cached briefly) and Flux namespace.
+// listClusters lists the configured clusters by name with their reachability (a GET /version
+// with a short timeout, cached briefly) and Flux namespace, paged by ?after=name. The list is
+// the configuration's, not a query; it pages as every other list does.
 func (h *Handler) listClusters(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, page[cluster.Status]{Items: h.Clusters(r.Context())})
+	p := params{r: r}
+	after, limit := p.after(), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	all := h.Clusters(r.Context())
+	slices.SortFunc(all, func(a, b cluster.Status) int { return strings.Compare(a.Name, b.Name) })
+	items := []cluster.Status{}
+	for _, c := range all {
+		if c.Name > after && len(items) < limit {
+			items = append(items, c)
+		}
+	}
+	writeJSON(w, http.StatusOK, pageAfter(items, limit, func(c cluster.Status) string { return c.Name }))
 }
 
 // Clusters returns each configured cluster with whether fluxbridge reaches it and its

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
 // maxPageSize bounds the limit query parameter of list endpoints.
@@ -47,16 +49,65 @@ func (p *params) int64(name string) int64 {
 	return v
 }
 
-// limit reads the page size (default 50, at most maxPageSize).
+// defaultPageSize is the limit of a list endpoint called without one.
+const defaultPageSize = 50
+
+// limit reads the page size (default defaultPageSize, at most maxPageSize).
 func (p *params) limit() int {
 	v := p.int64("limit")
 	switch {
 	case v == 0:
-		return 50
+		return defaultPageSize
 	case v > maxPageSize:
-		p.fail("limit", "must be at most %d", maxPageSize)
+		p.fail("limit", "must be at most %d, got %d", maxPageSize, v)
 	}
 	return int(v)
+}
+
+// maxCursor bounds the after= cursor: a name, or a few names joined by "/".
+const maxCursor = 1024
+
+// after reads the after= cursor of a list in name order: the next_after of the page before
+// ("" for the first page).
+func (p *params) after() string {
+	s := p.r.URL.Query().Get("after")
+	if len(s) > maxCursor {
+		p.fail("after", "must be the next_after of an earlier page (at most %d characters)", maxCursor)
+	}
+	return s
+}
+
+// afterRef reads the after= cursor of a list of Flux objects: cluster/kind/namespace/name,
+// or kind/namespace/name in a list of one cluster (withCluster false). Nil for the first page.
+func (p *params) afterRef(withCluster bool) *store.ObjectRef {
+	s := p.after()
+	if s == "" {
+		return nil
+	}
+	n := 3
+	if withCluster {
+		n = 4
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) != n || slices.Contains(parts, "") {
+		p.fail("after", "must be the next_after of an earlier page, got %q", s)
+		return nil
+	}
+	ref := &store.ObjectRef{}
+	if withCluster {
+		ref.Cluster, parts = parts[0], parts[1:]
+	}
+	ref.Kind, ref.Namespace, ref.Name = parts[0], parts[1], parts[2]
+	return ref
+}
+
+// refCursor is the after= cursor of ref, as afterRef reads it.
+func refCursor(ref store.ObjectRef, withCluster bool) string {
+	s := ref.Kind + "/" + ref.Namespace + "/" + ref.Name
+	if withCluster {
+		s = ref.Cluster + "/" + s
+	}
+	return s
 }
 
 // oneOf reads an optional query parameter that must be one of allowed.
@@ -83,3 +134,28 @@ func (p *params) time(name string) time.Time {
 	}
 	return t
 }
+
+// AfterParam reads a page's ?after= cursor as the API's lists do; a bad one is a 400 naming
+// after. The console's pages in name order page with it.
+func AfterParam(r *http.Request) (string, error) {
+	p := params{r: r}
+	s := p.after()
+	return s, p.err
+}
+
+// AfterRefParam reads ?after= as a cursor of Flux objects (RefCursor).
+func AfterRefParam(r *http.Request, withCluster bool) (*store.ObjectRef, error) {
+	p := params{r: r}
+	ref := p.afterRef(withCluster)
+	return ref, p.err
+}
+
+// BeforeParam reads a newest-first page's ?before= cursor (0 when absent).
+func BeforeParam(r *http.Request) (int64, error) {
+	p := params{r: r}
+	v := p.int64("before")
+	return v, p.err
+}
+
+// RefCursor is the ?after= cursor that continues a list of Flux objects after ref.
+func RefCursor(ref store.ObjectRef, withCluster bool) string { return refCursor(ref, withCluster) }

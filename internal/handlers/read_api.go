@@ -6,18 +6,31 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
-// page is the body of a list endpoint: the items and, when more may follow, the cursor to
-// pass as ?before= for the next page.
+// page is the body of every list endpoint: the items and, when more may follow, the cursor
+// of the next page. Lists newest first page by ID: pass next_before as ?before=. Lists in name
+// order page by key: pass next_after as ?after=. Every list takes ?limit= (default
+// defaultPageSize, at most maxPageSize).
 type page[T any] struct {
 	Items      []T    `json:"items"`
 	NextBefore *int64 `json:"next_before,omitempty"`
+	NextAfter  string `json:"next_after,omitempty"`
 }
 
+// pageOf is a page of a newest-first list: a full page has a next_before.
 func pageOf[T any](items []T, limit int, id func(T) int64) page[T] {
 	p := page[T]{Items: items}
 	if len(items) == limit && limit > 0 {
 		next := id(items[len(items)-1])
 		p.NextBefore = &next
+	}
+	return p
+}
+
+// pageAfter is a page of a list in key order: a full page has a next_after.
+func pageAfter[T any](items []T, limit int, key func(T) string) page[T] {
+	p := page[T]{Items: items}
+	if len(items) == limit && limit > 0 {
+		p.NextAfter = key(items[len(items)-1])
 	}
 	return p
 }
@@ -32,12 +45,14 @@ var (
 	actorTypes = []string{store.ActorUser, store.ActorToken, store.ActorFlux, store.ActorSystem}
 )
 
-// listResources lists GitOps resources with their status, grouped by cluster (the order).
+// listResources lists GitOps resources with their status, grouped by cluster (the order), paged
+// by ?after=cluster/kind/namespace/name.
 func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	f := store.ResourceFilter{
 		ProjectID: scopeOf(r).projectID(), EnvironmentID: p.int64("environment_id"), Cluster: p.str("cluster"),
 		Kind: p.oneOf("kind", resourceKinds...), Status: p.oneOf("status", resourceStatuses...),
+		After: p.afterRef(true), Limit: p.limit(),
 	}
 	if p.err != nil {
 		h.fail(w, r, p.err)
@@ -48,7 +63,12 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.Resource]{Items: items})
+	writeJSON(w, http.StatusOK, resourcePage(items, f.Limit))
+}
+
+// resourcePage is a page of resources, whose next_after is the last one's cluster/kind/namespace/name.
+func resourcePage(items []store.Resource, limit int) page[store.Resource] {
+	return pageAfter(items, limit, func(r store.Resource) string { return refCursor(r.Ref(), true) })
 }
 
 // listDeployments lists deployments newest first, filtered and paged by ?before=<id>.
@@ -96,14 +116,20 @@ func (h *Handler) projectDeployment(r *http.Request, id int64) (*store.Deploymen
 	return d, err
 }
 
-// listRepositories lists repositories with their Flux sync status.
+// listRepositories lists repositories with their Flux sync status by name, paged by ?after=name.
 func (h *Handler) listRepositories(w http.ResponseWriter, r *http.Request) {
-	items, err := h.store.ListRepositories(r.Context(), h.store.Pool(), scopeOf(r).projectID())
+	p := params{r: r}
+	after, limit := p.after(), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListRepositories(r.Context(), h.store.Pool(), scopeOf(r).projectID(), after, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.Repository]{Items: items})
+	writeJSON(w, http.StatusOK, pageAfter(items, limit, func(x store.Repository) string { return x.Name }))
 }
 
 func (h *Handler) getRepository(w http.ResponseWriter, r *http.Request) {
@@ -145,46 +171,58 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, pageOf(items, f.Limit, func(e store.AuditEntry) int64 { return e.ID }))
 }
 
-// listNotifications lists in-app notifications newest first.
+// listNotifications lists in-app notifications newest first, paged by ?before=id.
 func (h *Handler) listNotifications(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
-	limit := p.limit()
+	before, limit := p.int64("before"), p.limit()
 	if p.err != nil {
 		h.fail(w, r, p.err)
 		return
 	}
-	items, err := h.store.ListNotifications(r.Context(), h.store.Pool(), scopeOf(r).projectID(), limit)
+	items, err := h.store.ListNotifications(r.Context(), h.store.Pool(), scopeOf(r).projectID(), before, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.Notification]{Items: items})
+	writeJSON(w, http.StatusOK, pageOf(items, limit, func(n store.Notification) int64 { return n.ID }))
 }
 
-// listProjects lists the caller's projects; admins see all of them.
+// listProjects lists the caller's projects by slug, paged by ?after=slug; admins see all of them.
 func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request) {
+	q := params{r: r}
+	after, limit := q.after(), q.limit()
+	if q.err != nil {
+		h.fail(w, r, q.err)
+		return
+	}
 	var member int64 // 0: every project
 	if p := scopeOf(r).Principal; !p.Admin {
 		member = p.UserID
 	}
-	items, err := h.store.ListProjects(r.Context(), h.store.Pool(), member)
+	items, err := h.store.ListProjects(r.Context(), h.store.Pool(), member, after, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.Project]{Items: items})
+	writeJSON(w, http.StatusOK, pageAfter(items, limit, func(x store.Project) string { return x.Slug }))
 }
 
 func (h *Handler) getProject(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, scopeOf(r).Project)
 }
 
-// listEnvironments lists a project's environments.
+// listEnvironments lists a project's environments by name, paged by ?after=name.
 func (h *Handler) listEnvironments(w http.ResponseWriter, r *http.Request) {
-	items, err := h.store.ListEnvironments(r.Context(), h.store.Pool(), scopeOf(r).projectID())
+	p := params{r: r}
+	after, limit := p.after(), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListEnvironments(r.Context(), h.store.Pool(), scopeOf(r).projectID(), after, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.Environment]{Items: items})
+	writeJSON(w, http.StatusOK, pageAfter(items, limit, func(x store.Environment) string { return x.Name }))
 }

@@ -70,7 +70,7 @@ func (h *Handler) validate(ctx context.Context, r *http.Request, id int64) (*val
 		return nil, errConflictf("gitops_config", "%v", err)
 	}
 	v := &validation{Valid: true, Checks: []checkResult{h.check(ctx, repo, "repository", rc.Branch, rc.Path)}}
-	envs, err := h.store.ListEnvironments(ctx, h.store.Pool(), sc.Project.ID)
+	envs, err := h.store.ProjectEnvironments(ctx, h.store.Pool(), sc.Project.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func (h *Handler) Reconcile(r *http.Request, id int64, req ReconcileInput) (*sto
 		if res.Suspended {
 			return nil, &httpError{Status: http.StatusConflict, Msg: fmt.Sprintf("%s %s/%s is suspended; resume it first", res.Kind, res.Namespace, res.Name)}
 		}
-		open, err := h.store.ListReconcileRequests(ctx, tx, res.ID, 1)
+		open, err := h.store.ListReconcileRequests(ctx, tx, res.ID, 0, 1)
 		if err != nil {
 			return nil, err
 		}
@@ -133,22 +133,22 @@ func (h *Handler) SetSuspended(r *http.Request, id int64, suspend bool) (*store.
 	return out, err
 }
 
-// listReconciles lists a resource's reconcile requests, newest first.
+// listReconciles lists a resource's reconcile requests, newest first, paged by ?before=id.
 func (h *Handler) listReconciles(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
 	id := p.id("id")
-	limit := p.limit()
+	before, limit := p.int64("before"), p.limit()
 	res, err := h.ownResource(r, &p, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	items, err := h.store.ListReconcileRequests(r.Context(), h.store.Pool(), res.ID, limit)
+	items, err := h.store.ListReconcileRequests(r.Context(), h.store.Pool(), res.ID, before, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.ReconcileRequest]{Items: items})
+	writeJSON(w, http.StatusOK, pageOf(items, limit, func(q store.ReconcileRequest) int64 { return q.ID }))
 }
 
 // ownResource reads the resource the path's id names, once the request's parameters in p

@@ -41,7 +41,7 @@ type resourceGraph struct {
 // boundaries only to be refused) with the settings it has or will have once its pending change
 // is approved.
 func (h *Handler) loadGraph(ctx context.Context, db store.DBTX, cluster string) (*resourceGraph, error) {
-	all, err := h.store.ListResources(ctx, db, store.ResourceFilter{Cluster: cluster})
+	all, err := h.store.AllResources(ctx, db, store.ResourceFilter{Cluster: cluster})
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func (h *Handler) ResourceDetail(r *http.Request, id int64) (*ResourceDetailView
 		return nil, err
 	}
 	out := ResourceDetailView{Resource: *res}
-	reqs, err := h.store.ListReconcileRequests(r.Context(), h.store.Pool(), res.ID, 1)
+	reqs, err := h.store.ListReconcileRequests(r.Context(), h.store.Pool(), res.ID, 0, 1)
 	if err == nil && len(reqs) == 1 {
 		out.Reconcile = &reqs[0]
 	}
@@ -199,7 +199,8 @@ func (h *Handler) exportResources(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, p.err)
 		return
 	}
-	list, err := h.store.ListResources(r.Context(), h.store.Pool(), f)
+	// An export is every matching object in one YAML stream: read page by page.
+	list, err := h.store.AllResources(r.Context(), h.store.Pool(), f)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -29,6 +29,8 @@ type rollbackTarget struct {
 type rollbackTargetsResp struct {
 	App   string           `json:"app"`
 	Items []rollbackTarget `json:"items"`
+	// NextBefore is the ?before= of the next page, when more may follow.
+	NextBefore *int64 `json:"next_before,omitempty"`
 	// Lock is the rollback that holds the app back, if any.
 	Lock *store.Rollback `json:"lock,omitempty"`
 }
@@ -48,14 +50,14 @@ func appParam(r *http.Request) (string, error) {
 // its directory (appTargets).
 func (h *Handler) listRollbackTargets(w http.ResponseWriter, r *http.Request) {
 	p := params{r: r}
-	limit := p.limit()
+	before, limit := p.int64("before"), p.limit()
 	app, err := appParam(r)
 	if err == nil {
 		err = p.err
 	}
 	var resp *rollbackTargetsResp
 	if err == nil {
-		resp, err = h.RollbackTargets(r, app, limit)
+		resp, err = h.RollbackTargets(r, app, before, limit)
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -71,21 +73,43 @@ type RollbackTargets = rollbackTargetsResp
 type RollbackTarget = rollbackTarget
 
 // RollbackTargets returns up to limit deployments app in the scoped environment can be
-// rolled back to, newest first, and the rollback that locks it, if any.
-func (h *Handler) RollbackTargets(r *http.Request, app string, limit int) (*RollbackTargets, error) {
+// rolled back to, newest first, older than deployment before when it is not 0 (the
+// next_before of the page before), and the rollback that locks it, if any.
+func (h *Handler) RollbackTargets(r *http.Request, app string, before int64, limit int) (*RollbackTargets, error) {
 	ctx, db, sc := r.Context(), h.store.Pool(), scopeOf(r)
-	ds, err := h.store.RestorableDeployments(ctx, db, sc.Env.ID, app, min(4*limit, maxTargetScan))
+	if before != 0 {
+		d, err := h.store.DeploymentByID(ctx, db, before)
+		if errors.Is(err, store.ErrNotFound) || err == nil && d.EnvironmentID != sc.Env.ID {
+			return nil, errBadRequest("before", "must be the next_before of an earlier page: no deployment %d in environment %s", before, sc.Env.Name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	scan := min(4*limit, maxTargetScan)
+	scanned, err := h.store.RestorableDeployments(ctx, db, sc.Env.ID, app, before, scan)
+	var ds []store.Deployment
 	if err == nil {
-		ds, err = h.appTargets(ctx, sc, app, ds)
+		ds, err = h.appTargets(ctx, sc, app, scanned)
 	}
 	if err != nil {
 		return nil, err
 	}
-	ds = ds[:min(len(ds), limit)]
-	resp := rollbackTargetsResp{App: app, Items: make([]rollbackTarget, 0, len(ds))}
+	resp := rollbackTargetsResp{App: app}
+	switch {
+	case len(ds) > limit:
+		ds = ds[:limit]
+		next := ds[limit-1].ID
+		resp.NextBefore = &next
+	case len(scanned) == scan && scan > 0:
+		// The scan was full: what follows its last row may hold more targets.
+		next := scanned[len(scanned)-1].ID
+		resp.NextBefore = &next
+	}
+	resp.Items = make([]rollbackTarget, 0, len(ds))
 	for i := range ds {
 		subject, _, _ := strings.Cut(ds[i].CommitMessage, "\n")
-		resp.Items = append(resp.Items, rollbackTarget{Deployment: &ds[i], CommitSHA: ds[i].CommitSHA, Subject: subject, Current: i == 0})
+		resp.Items = append(resp.Items, rollbackTarget{Deployment: &ds[i], CommitSHA: ds[i].CommitSHA, Subject: subject, Current: i == 0 && before == 0})
 	}
 	lock, err := h.store.LockingRollback(ctx, db, sc.Env.ID, app)
 	switch {

@@ -77,14 +77,21 @@ func savedView(t *store.DeployTemplate) templateView {
 	return v
 }
 
-// listTemplates lists the built-in templates, then the project's saved ones by name.
+// listTemplates lists the built-in templates, then the project's saved ones by name, paged by
+// ?after=name.
 func (h *Handler) listTemplates(w http.ResponseWriter, r *http.Request) {
-	items, err := h.Templates(r.Context(), scopeOf(r).projectID())
+	p := params{r: r}
+	after, limit := p.after(), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.Templates(r.Context(), scopeOf(r).projectID(), after, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[templateView]{Items: items})
+	writeJSON(w, http.StatusOK, pageAfter(items, limit, func(t templateView) string { return t.Name }))
 }
 
 func (h *Handler) getTemplate(w http.ResponseWriter, r *http.Request) {
@@ -135,13 +142,29 @@ func (h *Handler) createTemplate(w http.ResponseWriter, r *http.Request) {
 // TemplateView is a deploy template, built-in or saved.
 type TemplateView = templateView
 
-// Templates returns the built-in templates, then the project's saved ones by name.
-func (h *Handler) Templates(ctx context.Context, projectID int64) ([]TemplateView, error) {
-	saved, err := h.store.ListDeployTemplates(ctx, h.store.Pool(), projectID)
+// Templates returns the built-in templates, then the project's saved ones by name: at most
+// limit, those after the template named after ("": from the first built-in one).
+func (h *Handler) Templates(ctx context.Context, projectID int64, after string, limit int) ([]TemplateView, error) {
+	items := []templateView{}
+	start, savedAfter := 0, after
+	if after != "" {
+		start = len(builtins) // a saved template's name: the built-in ones came before it
+		for i, b := range builtins {
+			if b.Name == after {
+				start, savedAfter = i+1, ""
+			}
+		}
+	}
+	for i := start; i < len(builtins) && len(items) < limit; i++ {
+		items = append(items, builtins[i])
+	}
+	if len(items) == limit {
+		return items, nil
+	}
+	saved, err := h.store.ListDeployTemplates(ctx, h.store.Pool(), projectID, savedAfter, limit-len(items))
 	if err != nil {
 		return nil, err
 	}
-	items := append([]templateView{}, builtins...)
 	for i := range saved {
 		items = append(items, savedView(&saved[i]))
 	}

@@ -25,13 +25,20 @@ func tokenOwner(r *http.Request) (int64, string) {
 	return sc.Principal.UserID, sc.Principal.Username
 }
 
+// listTokens lists the owner's tokens newest first, paged by ?before=id.
 func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request) {
-	items, err := h.Tokens(r)
+	p := params{r: r}
+	before, limit := p.int64("before"), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.Tokens(r, before, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.APIToken]{Items: items})
+	writeJSON(w, http.StatusOK, pageOf(items, limit, func(t store.APIToken) int64 { return t.ID }))
 }
 
 // createTokenReq is the body of POST /tokens. At most one of ExpiresAt and ExpiresIn is set;
@@ -94,10 +101,11 @@ type NewToken = createTokenReq
 // CreatedToken is a created token with its value: the only time it is shown.
 type CreatedToken = createTokenResp
 
-// Tokens lists the route's token owner's tokens (the caller's, or {user}'s for an admin).
-func (h *Handler) Tokens(r *http.Request) ([]store.APIToken, error) {
+// Tokens lists the route's token owner's tokens (the caller's, or {user}'s for an admin),
+// newest first: at most limit, older than token before when it is not 0.
+func (h *Handler) Tokens(r *http.Request, before int64, limit int) ([]store.APIToken, error) {
 	id, _ := tokenOwner(r)
-	return h.store.ListTokens(r.Context(), h.store.Pool(), id)
+	return h.store.ListTokens(r.Context(), h.store.Pool(), id, before, limit)
 }
 
 // CreateToken issues an API token for the route's token owner and returns it once; only its

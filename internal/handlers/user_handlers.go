@@ -33,13 +33,20 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, meResp{User: u, AuthMethod: string(p.Method), TokenID: p.TokenID})
 }
 
+// listUsers lists users by username, paged by ?after=username.
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
-	items, err := h.store.ListUsers(r.Context(), h.store.Pool())
+	p := params{r: r}
+	after, limit := p.after(), p.limit()
+	if p.err != nil {
+		h.fail(w, r, p.err)
+		return
+	}
+	items, err := h.store.ListUsers(r.Context(), h.store.Pool(), after, limit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[store.User]{Items: items})
+	writeJSON(w, http.StatusOK, pageAfter(items, limit, func(u store.User) string { return u.Username }))
 }
 
 // createUserReq is the body of POST /users.

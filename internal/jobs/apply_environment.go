@@ -45,7 +45,7 @@ func (w *ApplyEnvironmentWorker) Work(ctx context.Context, job *river.Job[ApplyE
 		if err != nil {
 			return err
 		}
-		list, err := w.Store.ListResources(ctx, tx, store.ResourceFilter{ProjectID: env.ProjectID, EnvironmentID: env.ID})
+		list, err := w.Store.AllResources(ctx, tx, store.ResourceFilter{ProjectID: env.ProjectID, EnvironmentID: env.ID})
 		if err != nil {
 			return err
 		}

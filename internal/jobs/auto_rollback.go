@@ -162,18 +162,25 @@ func (w *AutoRollbackWorker) Work(ctx context.Context, job *river.Job[AutoRollba
 	})
 }
 
-// previousSuccess is the app's newest successful deployment before d, with a commit.
+// previousSuccess is the app's newest successful deployment before d, with a commit. It pages
+// through the restorable deployments (Git pushes of other apps come between) until it finds one.
 func (w *AutoRollbackWorker) previousSuccess(ctx context.Context, tx pgx.Tx, d *store.Deployment) (*store.Deployment, error) {
-	ds, err := w.Store.RestorableDeployments(ctx, tx, d.EnvironmentID, d.App, 50)
-	if err != nil {
-		return nil, err
-	}
-	for i := range ds {
-		if ds[i].ID < d.ID && ds[i].App == d.App {
-			return &ds[i], nil
+	const page = 50
+	for before := int64(0); ; {
+		ds, err := w.Store.RestorableDeployments(ctx, tx, d.EnvironmentID, d.App, before, page)
+		if err != nil {
+			return nil, err
 		}
+		for i := range ds {
+			if ds[i].ID < d.ID && ds[i].App == d.App {
+				return &ds[i], nil
+			}
+		}
+		if len(ds) < page {
+			return nil, nil
+		}
+		before = ds[len(ds)-1].ID
 	}
-	return nil, nil
 }
 
 func (w *AutoRollbackWorker) submit(ctx context.Context, tx pgx.Tx, rc *river.Client[pgx.Tx], failed *store.Deployment, env *store.Environment,

@@ -228,7 +228,7 @@ func TestKustomizationFailure(t *testing.T) {
 	require.Len(t, failed, 1)
 	require.Contains(t, failed[0].Message, "MalformedYAMLError")
 
-	ns, err := b.st.ListNotifications(ctx, b.pool, b.seed.Project.ID, 10)
+	ns, err := b.st.ListNotifications(ctx, b.pool, b.seed.Project.ID, 0, 10)
 	require.NoError(t, err)
 	require.Len(t, ns, 1)
 	require.Equal(t, "error", ns[0].Severity)

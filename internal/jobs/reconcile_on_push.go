@@ -57,7 +57,7 @@ func ReconcileOnPush(st *store.Store, clusters *cluster.Registry) AfterPushFunc 
 // RequestReconcileTx records a reconcile request with source for res, and its job, in tx,
 // unless one is still open. by names who asks, for the request's record.
 func RequestReconcileTx(ctx context.Context, tx pgx.Tx, st *store.Store, res *store.Resource, by string, userID *int64) error {
-	open, err := st.ListReconcileRequests(ctx, tx, res.ID, 1)
+	open, err := st.ListReconcileRequests(ctx, tx, res.ID, 0, 1)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func imageAutomationsOf(ctx context.Context, tx pgx.Tx, st *store.Store, rb *sto
 	if !ok {
 		return nil, nil
 	}
-	all, err := st.ListResources(ctx, tx, store.ResourceFilter{ProjectID: rb.ProjectID, Kind: fluxspec.KindImageUpdateAutomation})
+	all, err := st.AllResources(ctx, tx, store.ResourceFilter{ProjectID: rb.ProjectID, Kind: fluxspec.KindImageUpdateAutomation})
 	if err != nil {
 		return nil, err
 	}

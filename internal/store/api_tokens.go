@@ -81,9 +81,11 @@ func (s *Store) TouchToken(ctx context.Context, db DBTX, id int64) error {
 	return nil
 }
 
-// ListTokens returns a user's tokens, newest first, revoked and expired ones included.
-func (s *Store) ListTokens(ctx context.Context, db DBTX, userID int64) ([]APIToken, error) {
-	rows, _ := db.Query(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE user_id = $1 ORDER BY id DESC`, userID)
+// ListTokens returns a user's tokens, newest first, revoked and expired ones included: at most
+// limit (DefaultLimit when 0) with an ID below before (0: from the newest).
+func (s *Store) ListTokens(ctx context.Context, db DBTX, userID, before int64, limit int) ([]APIToken, error) {
+	rows, _ := db.Query(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE user_id = $1 AND ($2 = 0 OR id < $2)
+		ORDER BY id DESC LIMIT $3`, userID, before, limitOr(limit))
 	out, err := collectAll[APIToken](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)

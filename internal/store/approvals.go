@@ -148,6 +148,18 @@ func (s *Store) ListApprovalRequests(ctx context.Context, db DBTX, f ApprovalFil
 	return out, nil
 }
 
+// AllApprovalRequests returns every request f matches (f.BeforeID and f.Limit aside), newest
+// first, reading them a page at a time: for checks that must see them all.
+func (s *Store) AllApprovalRequests(ctx context.Context, db DBTX, f ApprovalFilter) ([]ApprovalRequest, error) {
+	return readAll(func(last *ApprovalRequest, limit int) ([]ApprovalRequest, error) {
+		f.BeforeID, f.Limit = 0, limit
+		if last != nil {
+			f.BeforeID = last.ID
+		}
+		return s.ListApprovalRequests(ctx, db, f)
+	})
+}
+
 // AddVote records one person's vote. A second vote by the same person on the same request
 // violates approval_votes_pkey.
 func (s *Store) AddVote(ctx context.Context, db DBTX, requestID, userID int64, tokenID *int64, decision, reason string) error {

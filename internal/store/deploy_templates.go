@@ -46,9 +46,11 @@ func (s *Store) DeployTemplateByName(ctx context.Context, db DBTX, projectID int
 	return t, nil
 }
 
-// ListDeployTemplates returns a project's templates by name.
-func (s *Store) ListDeployTemplates(ctx context.Context, db DBTX, projectID int64) ([]DeployTemplate, error) {
-	rows, _ := db.Query(ctx, `SELECT * FROM deploy_templates WHERE project_id = $1 ORDER BY name`, projectID)
+// ListDeployTemplates returns a project's templates by name: at most limit (DefaultLimit when
+// 0) named after after ("": from the first).
+func (s *Store) ListDeployTemplates(ctx context.Context, db DBTX, projectID int64, after string, limit int) ([]DeployTemplate, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM deploy_templates WHERE project_id = $1 AND ($2 = '' OR name > $2)
+		ORDER BY name LIMIT $3`, projectID, after, limitOr(limit))
 	out, err := collectAll[DeployTemplate](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list deploy templates: %w", err)

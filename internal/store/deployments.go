@@ -102,18 +102,25 @@ func (s *Store) DeploymentByID(ctx context.Context, db DBTX, id int64) (*Deploym
 }
 
 // OpenUIDeployments returns the gitops-ui deployments of a resource that were pushed (or are
-// about to be) and wait for Flux to report them applied, oldest first.
+// about to be) and wait for Flux to report them applied, oldest first. The Flux event job
+// settles every one of them, so it reads them all, a page at a time.
 func (s *Store) OpenUIDeployments(ctx context.Context, db DBTX, resourceID int64) ([]Deployment, error) {
-	rows, _ := db.Query(ctx, `
-		SELECT * FROM deployments
-		WHERE gitops_resource_id = $1 AND deployment_method = 'gitops-ui'
-		  AND status IN ('pending', 'pushed') AND commit_sha <> ''
-		ORDER BY id`, resourceID)
-	out, err := collectAll[Deployment](rows)
-	if err != nil {
-		return nil, fmt.Errorf("list open ui deployments: %w", err)
-	}
-	return out, nil
+	return readAll(func(last *Deployment, limit int) ([]Deployment, error) {
+		var after int64
+		if last != nil {
+			after = last.ID
+		}
+		rows, _ := db.Query(ctx, `
+			SELECT * FROM deployments
+			WHERE gitops_resource_id = $1 AND deployment_method = 'gitops-ui'
+			  AND status IN ('pending', 'pushed') AND commit_sha <> '' AND id > $2
+			ORDER BY id LIMIT $3`, resourceID, after, limit)
+		out, err := collectAll[Deployment](rows)
+		if err != nil {
+			return nil, fmt.Errorf("list open ui deployments: %w", err)
+		}
+		return out, nil
+	})
 }
 
 // HasUIDeploymentOfCommit tells whether a gitops-ui deployment of resourceID already covers sha.

@@ -72,9 +72,16 @@ func (s *Store) DiscoveredByRef(ctx context.Context, db DBTX, ref ObjectRef) (*D
 	return d, nil
 }
 
-// ListDiscovered returns a cluster's unmanaged objects by kind, namespace and name.
-func (s *Store) ListDiscovered(ctx context.Context, db DBTX, cluster string) ([]Discovered, error) {
-	rows, _ := db.Query(ctx, `SELECT * FROM discovered_objects WHERE cluster = $1 ORDER BY kind, namespace, name`, cluster)
+// ListDiscovered returns a cluster's unmanaged objects by kind, namespace and name: at most
+// limit (DefaultLimit when 0), those after after (nil: from the first; its Cluster is ignored).
+func (s *Store) ListDiscovered(ctx context.Context, db DBTX, cluster string, after *ObjectRef, limit int) ([]Discovered, error) {
+	var a ObjectRef
+	if after != nil {
+		a = *after
+	}
+	rows, _ := db.Query(ctx, `SELECT * FROM discovered_objects
+		WHERE cluster = $1 AND (NOT $2 OR (kind, namespace, name) > ($3, $4, $5))
+		ORDER BY kind, namespace, name LIMIT $6`, cluster, after != nil, a.Kind, a.Namespace, a.Name, limitOr(limit))
 	out, err := collectAll[Discovered](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list discovered objects of cluster %s: %w", cluster, err)

@@ -68,6 +68,11 @@ func (r ObjectRef) String() string {
 	return fmt.Sprintf("%s %s/%s in cluster %s", r.Kind, r.Namespace, r.Name, r.Cluster)
 }
 
+// Ref names the resource's Flux object: its key, and the order of ListResources.
+func (r *Resource) Ref() ObjectRef {
+	return ObjectRef{Cluster: r.Cluster, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+}
+
 // NewResource holds what CreateResource needs.
 type NewResource struct {
 	ProjectID     int64
@@ -158,21 +163,41 @@ type ResourceFilter struct {
 	Cluster       string
 	Kind          string
 	Status        string
+	After         *ObjectRef // keyset paging: only resources after this one in the list's order
+	Limit         int        // DefaultLimit when 0
 }
 
-// ListResources returns resources ordered by cluster, kind, namespace and name.
+// ListResources returns resources ordered by cluster, kind, namespace and name, at most f.Limit.
 func (s *Store) ListResources(ctx context.Context, db DBTX, f ResourceFilter) ([]Resource, error) {
+	var a ObjectRef
+	if f.After != nil {
+		a = *f.After
+	}
 	rows, _ := db.Query(ctx, `
 		SELECT * FROM gitops_resources
 		WHERE ($1 = 0 OR project_id = $1) AND ($2 = 0 OR environment_id = $2)
 		  AND ($3 = '' OR cluster = $3) AND ($4 = '' OR kind = $4) AND ($5 = '' OR status = $5)
-		ORDER BY cluster, kind, namespace, name`,
-		f.ProjectID, f.EnvironmentID, f.Cluster, f.Kind, f.Status)
+		  AND (NOT $6 OR (cluster, kind, namespace, name) > ($7, $8, $9, $10))
+		ORDER BY cluster, kind, namespace, name LIMIT $11`,
+		f.ProjectID, f.EnvironmentID, f.Cluster, f.Kind, f.Status, f.After != nil, a.Cluster, a.Kind, a.Namespace, a.Name, limitOr(f.Limit))
 	out, err := collectAll[Resource](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list gitops resources: %w", err)
 	}
 	return out, nil
+}
+
+// AllResources returns every resource f matches (f.After and f.Limit aside), in ListResources'
+// order, reading them a page at a time: for jobs and checks that must see them all.
+func (s *Store) AllResources(ctx context.Context, db DBTX, f ResourceFilter) ([]Resource, error) {
+	return readAll(func(last *Resource, limit int) ([]Resource, error) {
+		f.After, f.Limit = nil, limit
+		if last != nil {
+			ref := last.Ref()
+			f.After = &ref
+		}
+		return s.ListResources(ctx, db, f)
+	})
 }
 
 // StatusUpdate is one observation of a resource's state.

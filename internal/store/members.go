@@ -33,12 +33,13 @@ func (s *Store) MemberRole(ctx context.Context, db DBTX, projectID, userID int64
 	return role, nil
 }
 
-// ListMembers returns a project's members by username.
-func (s *Store) ListMembers(ctx context.Context, db DBTX, projectID int64) ([]Member, error) {
+// ListMembers returns a project's members by username: at most limit (DefaultLimit when 0),
+// those after the username after ("": from the first).
+func (s *Store) ListMembers(ctx context.Context, db DBTX, projectID int64, after string, limit int) ([]Member, error) {
 	rows, _ := db.Query(ctx, `
 		SELECT m.project_id, m.user_id, u.username, u.display_name, m.role, m.created_at
 		FROM project_members m JOIN users u ON u.id = m.user_id
-		WHERE m.project_id = $1 ORDER BY u.username`, projectID)
+		WHERE m.project_id = $1 AND ($2 = '' OR u.username > $2) ORDER BY u.username LIMIT $3`, projectID, after, limitOr(limit))
 	out, err := collectAll[Member](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)

@@ -34,13 +34,12 @@ func (s *Store) InsertNotification(ctx context.Context, db DBTX, n Notification)
 	return id, nil
 }
 
-// ListNotifications returns a project's notifications newest first (all projects when 0).
-func (s *Store) ListNotifications(ctx context.Context, db DBTX, projectID int64, limit int) ([]Notification, error) {
-	if limit <= 0 {
-		limit = 50
-	}
+// ListNotifications returns a project's notifications newest first (all projects when 0): at
+// most limit (DefaultLimit when 0) with an ID below before (0: from the newest).
+func (s *Store) ListNotifications(ctx context.Context, db DBTX, projectID, before int64, limit int) ([]Notification, error) {
 	rows, _ := db.Query(ctx, `
-		SELECT * FROM notifications WHERE ($1 = 0 OR project_id = $1) ORDER BY id DESC LIMIT $2`, projectID, limit)
+		SELECT * FROM notifications WHERE ($1 = 0 OR project_id = $1) AND ($2 = 0 OR id < $2)
+		ORDER BY id DESC LIMIT $3`, projectID, before, limitOr(limit))
 	out, err := collectAll[Notification](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)

@@ -112,17 +112,31 @@ func (s *Store) ProjectBySlug(ctx context.Context, db DBTX, slug string) (*Proje
 	return p, nil
 }
 
-// ListProjects returns projects by slug; with userID > 0, only those the user is a member of.
-func (s *Store) ListProjects(ctx context.Context, db DBTX, userID int64) ([]Project, error) {
+// ListProjects returns projects by slug; with userID > 0, only those the user is a member of:
+// at most limit (DefaultLimit when 0), those after the slug after ("": from the first).
+func (s *Store) ListProjects(ctx context.Context, db DBTX, userID int64, after string, limit int) ([]Project, error) {
 	rows, _ := db.Query(ctx, `
 		SELECT p.* FROM projects p
-		WHERE $1 = 0 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = $1)
-		ORDER BY p.slug`, userID)
+		WHERE ($1 = 0 OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = $1))
+		  AND ($2 = '' OR p.slug > $2)
+		ORDER BY p.slug LIMIT $3`, userID, after, limitOr(limit))
 	out, err := collectAll[Project](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
 	return out, nil
+}
+
+// AllProjects returns every project by slug (with userID > 0, those the user is a member of),
+// reading them a page at a time.
+func (s *Store) AllProjects(ctx context.Context, db DBTX, userID int64) ([]Project, error) {
+	return readAll(func(last *Project, limit int) ([]Project, error) {
+		after := ""
+		if last != nil {
+			after = last.Slug
+		}
+		return s.ListProjects(ctx, db, userID, after, limit)
+	})
 }
 
 // EnvironmentByName returns a project's environment by name.
@@ -135,12 +149,44 @@ func (s *Store) EnvironmentByName(ctx context.Context, db DBTX, projectID int64,
 	return e, nil
 }
 
-// ListEnvironments returns a project's environments (all when projectID is 0) by name.
-func (s *Store) ListEnvironments(ctx context.Context, db DBTX, projectID int64) ([]Environment, error) {
-	rows, _ := db.Query(ctx, `SELECT * FROM environments WHERE ($1 = 0 OR project_id = $1) ORDER BY project_id, name`, projectID)
+// ListEnvironments returns a project's environments by name: at most limit (DefaultLimit when
+// 0) named after after ("": from the first).
+func (s *Store) ListEnvironments(ctx context.Context, db DBTX, projectID int64, after string, limit int) ([]Environment, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM environments WHERE project_id = $1 AND ($2 = '' OR name > $2)
+		ORDER BY name LIMIT $3`, projectID, after, limitOr(limit))
 	out, err := collectAll[Environment](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list environments: %w", err)
 	}
 	return out, nil
+}
+
+// ProjectEnvironments returns every environment of a project by name, reading them a page at a
+// time: for the pages and checks that name them all (filters, the overview).
+func (s *Store) ProjectEnvironments(ctx context.Context, db DBTX, projectID int64) ([]Environment, error) {
+	return readAll(func(last *Environment, limit int) ([]Environment, error) {
+		after := ""
+		if last != nil {
+			after = last.Name
+		}
+		return s.ListEnvironments(ctx, db, projectID, after, limit)
+	})
+}
+
+// AllEnvironments returns every environment of every project by project and name, reading
+// them a page at a time: for the isolation checks, which compare each with all the others.
+func (s *Store) AllEnvironments(ctx context.Context, db DBTX) ([]Environment, error) {
+	return readAll(func(last *Environment, limit int) ([]Environment, error) {
+		var a Environment
+		if last != nil {
+			a = *last
+		}
+		rows, _ := db.Query(ctx, `SELECT * FROM environments WHERE (project_id, name) > ($1, $2)
+			ORDER BY project_id, name LIMIT $3`, a.ProjectID, a.Name, limit)
+		out, err := collectAll[Environment](rows)
+		if err != nil {
+			return nil, fmt.Errorf("list environments: %w", err)
+		}
+		return out, nil
+	})
 }

@@ -98,13 +98,12 @@ func (s *Store) SaveReconcileRequest(ctx context.Context, db DBTX, r *ReconcileR
 	return nil
 }
 
-// ListReconcileRequests returns a resource's reconcile requests newest first (at most limit).
-func (s *Store) ListReconcileRequests(ctx context.Context, db DBTX, resourceID int64, limit int) ([]ReconcileRequest, error) {
-	if limit <= 0 {
-		limit = 20
-	}
+// ListReconcileRequests returns a resource's reconcile requests newest first: at most limit
+// (DefaultLimit when 0) with an ID below before (0: from the newest).
+func (s *Store) ListReconcileRequests(ctx context.Context, db DBTX, resourceID, before int64, limit int) ([]ReconcileRequest, error) {
 	rows, _ := db.Query(ctx, `
-		SELECT * FROM reconcile_requests WHERE resource_id = $1 ORDER BY id DESC LIMIT $2`, resourceID, limit)
+		SELECT * FROM reconcile_requests WHERE resource_id = $1 AND ($2 = 0 OR id < $2)
+		ORDER BY id DESC LIMIT $3`, resourceID, before, limitOr(limit))
 	out, err := collectAll[ReconcileRequest](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list reconcile requests: %w", err)
@@ -112,14 +111,13 @@ func (s *Store) ListReconcileRequests(ctx context.Context, db DBTX, resourceID i
 	return out, nil
 }
 
-// LatestReconcileRequests returns the newest reconcile request of each of a project's resources
-// that has one, keyed by resource ID.
-func (s *Store) LatestReconcileRequests(ctx context.Context, db DBTX, projectID int64) (map[int64]ReconcileRequest, error) {
+// LatestReconcileRequests returns the newest reconcile request of each of the given resources
+// that has one, keyed by resource ID: at most one row per ID given (a page of resources).
+func (s *Store) LatestReconcileRequests(ctx context.Context, db DBTX, resourceIDs []int64) (map[int64]ReconcileRequest, error) {
 	rows, _ := db.Query(ctx, `
 		SELECT DISTINCT ON (q.resource_id) q.* FROM reconcile_requests q
-		JOIN gitops_resources r ON r.id = q.resource_id
-		WHERE $1 = 0 OR r.project_id = $1
-		ORDER BY q.resource_id, q.id DESC`, projectID)
+		WHERE q.resource_id = ANY($1)
+		ORDER BY q.resource_id, q.id DESC LIMIT cardinality($1::bigint[])`, resourceIDs)
 	all, err := collectAll[ReconcileRequest](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list latest reconcile requests: %w", err)

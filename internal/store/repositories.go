@@ -74,14 +74,34 @@ func (s *Store) RepositoryByID(ctx context.Context, db DBTX, id int64) (*Reposit
 	return r, nil
 }
 
-// ListRepositories returns a project's repositories (all when projectID is 0) by name.
-func (s *Store) ListRepositories(ctx context.Context, db DBTX, projectID int64) ([]Repository, error) {
-	rows, _ := db.Query(ctx, `SELECT * FROM repositories WHERE ($1 = 0 OR project_id = $1) ORDER BY project_id, name`, projectID)
+// ListRepositories returns a project's repositories by name: at most limit (DefaultLimit when
+// 0) named after after ("": from the first).
+func (s *Store) ListRepositories(ctx context.Context, db DBTX, projectID int64, after string, limit int) ([]Repository, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM repositories WHERE project_id = $1 AND ($2 = '' OR name > $2)
+		ORDER BY name LIMIT $3`, projectID, after, limitOr(limit))
 	out, err := collectAll[Repository](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list repositories: %w", err)
 	}
 	return out, nil
+}
+
+// AllRepositories returns every repository of a project (of every project when projectID is
+// 0) by project and name, reading them a page at a time: for the checks that must see them all.
+func (s *Store) AllRepositories(ctx context.Context, db DBTX, projectID int64) ([]Repository, error) {
+	return readAll(func(last *Repository, limit int) ([]Repository, error) {
+		var a Repository
+		if last != nil {
+			a = *last
+		}
+		rows, _ := db.Query(ctx, `SELECT * FROM repositories WHERE ($1 = 0 OR project_id = $1)
+			AND (project_id, name) > ($2, $3) ORDER BY project_id, name LIMIT $4`, projectID, a.ProjectID, a.Name, limit)
+		out, err := collectAll[Repository](rows)
+		if err != nil {
+			return nil, fmt.Errorf("list repositories: %w", err)
+		}
+		return out, nil
+	})
 }
 
 // ApplyRepositorySync records a Flux source observation of a repository unless a newer one is

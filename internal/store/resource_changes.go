@@ -130,8 +130,7 @@ func (s *Store) RecordApplyError(ctx context.Context, db DBTX, id int64, msg str
 // ResourcesByRefs returns the resources of one cluster and kind, keyed by "namespace/name",
 // for checking references (dependsOn) between them.
 func (s *Store) ResourcesByRefs(ctx context.Context, db DBTX, cluster, kind string) (map[string]Resource, error) {
-	rows, _ := db.Query(ctx, `SELECT * FROM gitops_resources WHERE cluster = $1 AND kind = $2`, cluster, kind)
-	all, err := collectAll[Resource](rows)
+	all, err := s.AllResources(ctx, db, ResourceFilter{Cluster: cluster, Kind: kind})
 	if err != nil {
 		return nil, fmt.Errorf("list %s resources of cluster %s: %w", kind, cluster, err)
 	}

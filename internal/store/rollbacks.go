@@ -191,15 +191,16 @@ func (s *Store) SaveRollback(ctx context.Context, db DBTX, r *Rollback) error {
 // RestorableDeployments returns what an app of an environment can be rolled back to, newest
 // first: every succeeded deployment with a commit that is the app's own (a UI deploy or an
 // earlier rollback of it) or came straight from Git (a push may have changed the app).
-func (s *Store) RestorableDeployments(ctx context.Context, db DBTX, environmentID int64, app string, limit int) ([]Deployment, error) {
-	if limit <= 0 {
-		limit = 50
-	}
+// At most limit (DefaultLimit when 0); before > 0 continues after that deployment in this
+// order (a deployment of another environment or app continues from its own place).
+func (s *Store) RestorableDeployments(ctx context.Context, db DBTX, environmentID int64, app string, before int64, limit int) ([]Deployment, error) {
 	rows, _ := db.Query(ctx, `
 		SELECT * FROM deployments
 		WHERE environment_id = $1 AND status = 'succeeded' AND commit_sha <> ''
 		  AND (app = $2 OR deployment_method = 'gitops-git')
-		ORDER BY COALESCE(finished_at, updated_at) DESC, id DESC LIMIT $3`, environmentID, app, limit)
+		  AND ($3 = 0 OR (COALESCE(finished_at, updated_at), id) <
+			(SELECT COALESCE(finished_at, updated_at), id FROM deployments WHERE id = $3))
+		ORDER BY COALESCE(finished_at, updated_at) DESC, id DESC LIMIT $4`, environmentID, app, before, limitOr(limit))
 	out, err := collectAll[Deployment](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list restorable deployments: %w", err)

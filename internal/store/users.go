@@ -35,9 +35,10 @@ func (s *Store) LockUser(ctx context.Context, db DBTX, id int64) (*User, error) 
 	return u, nil
 }
 
-// ListUsers returns every user by username.
-func (s *Store) ListUsers(ctx context.Context, db DBTX) ([]User, error) {
-	rows, _ := db.Query(ctx, `SELECT * FROM users ORDER BY username`)
+// ListUsers returns users by username: at most limit (DefaultLimit when 0), those after the
+// username after ("": from the first).
+func (s *Store) ListUsers(ctx context.Context, db DBTX, after string, limit int) ([]User, error) {
+	rows, _ := db.Query(ctx, `SELECT * FROM users WHERE $1 = '' OR username > $1 ORDER BY username LIMIT $2`, after, limitOr(limit))
 	out, err := collectAll[User](rows)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
