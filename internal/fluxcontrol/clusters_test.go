@@ -25,13 +25,14 @@ func TestClusters(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.do(t, http.MethodGet, "/clusters", nil, &out))
 	t.Logf("GET /clusters (two probes) in %s", time.Since(start).Round(time.Millisecond))
 	require.Len(t, out.Items, 3)
-	for _, c := range out.Items[:2] {
+	names := []string{out.Items[0].Name, out.Items[1].Name, out.Items[2].Name}
+	require.Equal(t, []string{"east", "edge", "west"}, names, "sorted by name (the list's cursor)")
+	for _, c := range []cluster.Status{out.Items[0], out.Items[2]} {
 		require.True(t, c.Reachable, "%s: %s", c.Name, c.Error)
 		require.True(t, c.Managed)
 		require.True(t, strings.HasPrefix(c.Version, "v1."), c.Version)
 	}
-	require.Equal(t, "edge", out.Items[2].Name)
-	require.False(t, out.Items[2].Managed, "a webhook-only cluster has no kubeconfig")
+	require.False(t, out.Items[1].Managed, "a webhook-only cluster has no kubeconfig")
 
 	var e apiError
 	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPost, "/projects/shop/resources", map[string]any{
