@@ -73,13 +73,13 @@ func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs
 		isAncestor = PrefetchAncestry(ctx, w.Store, w.IsAncestor, eventRef(pre), sha)
 	}
 	return w.Store.WithTx(ctx, func(tx pgx.Tx) error {
-		// The object's row first, then the event's: a worker waiting for a busy object holds
-		// no event, so the one processing the object can take them all, and the waiter then
-		// finds its event processed.
+		// The object's row first, if no other worker holds it: that one is processing the
+		// object's waiting events, ours likely among them, so we wait for our event's row
+		// instead (and find it processed), not for the object's behind the other waiters.
 		var res *store.Resource
 		if pre != nil {
-			if res, err = w.Store.LockResourceByRef(ctx, tx, eventRef(pre)); errors.Is(err, store.ErrNotFound) {
-				res = nil // an object fluxbridge does not manage
+			if res, err = w.Store.TryLockResourceByRef(ctx, tx, eventRef(pre)); errors.Is(err, store.ErrNotFound) {
+				res = nil // busy, or not managed
 			} else if err != nil {
 				return err
 			}
@@ -94,9 +94,9 @@ func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs
 		if row.ProcessedAt != nil {
 			return nil
 		}
-		if pre == nil { // not read before: look the object up now
+		if res == nil { // not locked yet: wait for the object's row (this event's is ours)
 			if res, err = w.Store.LockResourceByRef(ctx, tx, eventRef(row)); errors.Is(err, store.ErrNotFound) {
-				res = nil
+				res = nil // an object fluxbridge does not manage
 			} else if err != nil {
 				return err
 			}

@@ -138,6 +138,20 @@ func (s *Store) LockResourceByRef(ctx context.Context, db DBTX, ref ObjectRef) (
 	return r, nil
 }
 
+// TryLockResourceByRef is LockResourceByRef without the wait: ErrNotFound both when
+// fluxbridge manages no such object and when another transaction holds its row.
+func (s *Store) TryLockResourceByRef(ctx context.Context, db DBTX, ref ObjectRef) (*Resource, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT * FROM gitops_resources
+		WHERE cluster = $1 AND kind = $2 AND namespace = $3 AND name = $4
+		FOR UPDATE SKIP LOCKED`, ref.Cluster, ref.Kind, ref.Namespace, ref.Name)
+	r, err := collectOne[Resource](rows)
+	if err != nil {
+		return nil, notFound(err, ref.String())
+	}
+	return r, nil
+}
+
 // ResourceByRef reads the resource for a live object without locking it; ErrNotFound when
 // fluxbridge does not manage one.
 func (s *Store) ResourceByRef(ctx context.Context, db DBTX, ref ObjectRef) (*Resource, error) {
