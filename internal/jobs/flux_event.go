@@ -49,15 +49,15 @@ func (w *FluxEventWorker) Timeout(*river.Job[FluxEventArgs]) time.Duration { ret
 
 // coalesceEvents bounds how many other waiting events of the same object one event job
 // processes in its transaction (see Work).
-const coalesceEvents = 50
+const coalesceEvents = 100
 
 // Work implements river.Worker.
 //
 // Every event of a managed object locks the object's row, so the events of a busy object run
 // one transaction (and one commit) after the other, whatever the number of workers. The job
 // therefore also processes, under that lock and in the same transaction, the other
-// unprocessed events of the object at the same revision (up to coalesceEvents, in the order
-// they arrived): one commit for many. Their own jobs, waiting for the object's lock, then find
+// unprocessed events of the object (up to coalesceEvents, in the order they arrived; only
+// those at the same commit while a UI deployment of it is open): one commit for many. Their own jobs, waiting for the object's lock, then find
 // them processed and do nothing. A retry processes its event alone, so an event that cannot
 // be processed never holds the others back.
 func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs]) error {
@@ -103,13 +103,18 @@ func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs
 		}
 		batch := []*store.FluxEvent{row}
 		if res != nil && pre != nil && job.Attempt == 1 {
-			more, err := w.Store.LockPendingFluxEventsOf(ctx, tx, eventRef(row), row.Revision, row.ID, coalesceEvents)
+			// With a UI deployment open, only events at this commit: the ancestry answers
+			// that settle it were fetched for this commit alone. Otherwise every revision.
+			open, err := w.Store.OpenUIDeployments(ctx, tx, res.ID)
+			if err != nil {
+				return err
+			}
+			more, err := w.Store.LockPendingFluxEventsOf(ctx, tx, eventRef(row), row.Revision, len(open) == 0, row.ID, coalesceEvents)
 			if err != nil {
 				return err
 			}
 			for i := range more {
-				// The ancestry answers were fetched for this commit only.
-				if eventOf(&more[i]).CommitSHA() == sha {
+				if len(open) == 0 || eventOf(&more[i]).CommitSHA() == sha {
 					batch = append(batch, &more[i])
 				}
 			}

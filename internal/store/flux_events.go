@@ -78,16 +78,17 @@ func (s *Store) LockFluxEvent(ctx context.Context, db DBTX, id int64) (*FluxEven
 }
 
 // LockPendingFluxEventsOf locks, skipping those another transaction holds, up to limit
-// unprocessed events of the object ref at revision other than except, oldest first. The event
-// job uses it to process, under the resource lock it holds anyway, the events of a busy object
-// that wait for that lock, in one transaction instead of one each.
-func (s *Store) LockPendingFluxEventsOf(ctx context.Context, db DBTX, ref ObjectRef, revision string, except int64, limit int) ([]FluxEvent, error) {
+// unprocessed events of the object ref other than except, oldest first: those at revision
+// only, unless anyRevision. The event job uses it to process, under the resource lock it
+// holds anyway, the events of a busy object that wait for that lock, in one transaction
+// instead of one each.
+func (s *Store) LockPendingFluxEventsOf(ctx context.Context, db DBTX, ref ObjectRef, revision string, anyRevision bool, except int64, limit int) ([]FluxEvent, error) {
 	rows, _ := db.Query(ctx, `
 		SELECT * FROM flux_events
 		WHERE processed_at IS NULL AND cluster = $1 AND kind = $2 AND namespace = $3 AND name = $4
-			AND revision = $5 AND id <> $6
+			AND ($8 OR revision = $5) AND id <> $6
 		ORDER BY id LIMIT $7
-		FOR UPDATE SKIP LOCKED`, ref.Cluster, ref.Kind, ref.Namespace, ref.Name, revision, except, limit)
+		FOR UPDATE SKIP LOCKED`, ref.Cluster, ref.Kind, ref.Namespace, ref.Name, revision, except, limit, anyRevision)
 	evs, err := collectAll[FluxEvent](rows)
 	if err != nil {
 		return nil, fmt.Errorf("lock pending events of %s: %w", ref, err)
