@@ -75,6 +75,11 @@ func BenchmarkEventWorker(b *testing.B) {
 		Queues: jobs.Queues(), Workers: workers, RescueStuckJobsAfter: jobs.RescueStuckJobsAfter,
 	})
 	require.NoError(b, err)
+	b.Cleanup(func() { // before the pools close, should the run fail
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_ = rc.Stop(sctx)
+	})
 	ins, err := river.NewClient(riverpgxv5.New(ingest), &river.Config{}) // the receiver's, insert-only
 	require.NoError(b, err)
 
@@ -96,11 +101,18 @@ func BenchmarkEventWorker(b *testing.B) {
 		if !res.keptUp(rate) {
 			verdict = "FALLS BEHIND"
 		}
-		b.Logf("flux events at %d/s for %s (%d stored, %.0f%% of managed objects): %s — offered %.0f/s, processed %.0f/s; backlog (unprocessed events / available jobs) max %d/%d, at the end %d/%d, drained %.1fs after the load; received → processed p50 %.1fms p99 %.1fms",
+		b.Logf("flux events at %d/s for %s (%d stored, %.0f%% of managed objects): %s — offered %.0f/s, processed %.0f/s; backlog (unprocessed events / available jobs) max %d/%d, at the end %d/%d, drained %s after the load; received → processed p50 %.1fms p99 %.1fms",
 			rate, dur, res.events, 100*float64(len(mix)-unmanagedOf(mix))/float64(len(mix)), verdict, res.offered, res.processed,
-			res.maxBacklog, res.maxJobs, res.endBacklog, res.endJobs, res.drain.Seconds(), ms(res.p50), ms(res.p99))
+			res.maxBacklog, res.maxJobs, res.endBacklog, res.endJobs, drained(res.drain), ms(res.p50), ms(res.p99))
 		b.Logf("backlog samples (unprocessed events every %s): %v", eventsSample, res.samples)
 	}
+}
+
+func drained(d time.Duration) string {
+	if d < 0 {
+		return "not (5 minutes)"
+	}
+	return d.Round(100 * time.Millisecond).String()
 }
 
 // eventLoad is what runEventLoad measured.
@@ -110,7 +122,7 @@ type eventLoad struct {
 	maxBacklog, endBacklog int64
 	maxJobs, endJobs       int64
 	samples                []int64
-	drain                  time.Duration // from the end of the load until the backlog was empty
+	drain                  time.Duration // from the end of the load until the backlog was empty; -1: not within 5 minutes
 	p50, p99               time.Duration
 }
 
@@ -191,16 +203,16 @@ func runEventLoad(b *testing.B, ctx context.Context, db *pgxpool.Pool, st *store
 	elapsed := loadEnd.Sub(start).Seconds()
 	res.offered, res.processed = float64(sent)/elapsed, float64(processedByEnd)/elapsed
 
-	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
-		ev, _ := backlog()
-		if ev == 0 {
+	res.drain = -1 // not drained within the bound
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if ev, _ := backlog(); ev == 0 {
+			res.drain = time.Since(loadEnd)
 			break
 		}
-		require.True(b, time.Now().Before(deadline), "%d events still unprocessed 5 minutes after the load", ev)
 	}
-	res.drain = time.Since(loadEnd)
 
-	// received_at is when the receiver's transaction began, processed_at when the worker's did.
+	// received_at is when the receiver's transaction began, processed_at when the worker's did;
+	// events still unprocessed (not drained) are left out.
 	var p50, p99 float64
 	require.NoError(b, db.QueryRow(ctx, `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d)
 		FROM (SELECT extract(epoch FROM processed_at - received_at) AS d FROM flux_events WHERE id > $1) x`, firstID).Scan(&p50, &p99))
