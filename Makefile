@@ -94,11 +94,13 @@ fuzz: ensure-postgres $(BIN)/devenv
 e2e: ensure-postgres $(BIN)/devenv $(E2E_DEPS)
 	$(E2E_ENV) $(BIN)/devenv test -- go test $(E2E_FLAGS) $(E2E_PKG)/...
 
-## bench: webhook throughput (durable path vs bare chi); UI deploy → pushed commit vs the git CLI; console overview of 1,000 objects; 500 SSE streams; the watch of 10,000 objects
+## bench: webhook throughput (durable path vs bare chi); UI deploy → pushed commit vs the git CLI; 100 concurrent deploys to one repository; the event worker at 1,000 events/s for 5 minutes; console overview of 1,000 objects; 500 SSE streams; the watch of 10,000 objects
 .PHONY: bench
 bench: ensure-postgres $(BIN)/devenv $(KUBE_BIN)/etcd $(KUBE_BIN)/kube-apiserver $(CRDS_DIR) rig-links
 	PG_DURABLE=1 $(BIN)/devenv test -- go test -run '^$$' -bench . -benchtime 3x ./internal/handlers
 	PG_DURABLE=1 $(BIN)/devenv test -- go test -run '^$$' -bench DeployVsGitCLI -benchtime 30x ./internal/jobs
+	PG_DURABLE=1 $(BIN)/devenv test -- go test -run '^$$' -bench ConcurrentDeploys -benchtime 3x ./internal/jobs
+	PG_DURABLE=1 $(BIN)/devenv test -- go test -run '^$$' -bench EventWorker -benchtime 1x -timeout 20m ./internal/jobs
 	$(BIN)/devenv test -- go test -run '^$$' -bench Overview1000 -benchtime 50x ./internal/console
 	$(BIN)/devenv test -- go test -run '^$$' -bench SSEStreams500 -benchtime 1x ./internal/feed
 	KUBEBUILDER_ASSETS=$(KUBE_BIN) FLUX_CRDS_DIR=$(CRDS_DIR) $(BIN)/devenv test -- go test -run '^$$' -bench Watch10000Objects -benchtime 1x ./internal/fluxcontrol

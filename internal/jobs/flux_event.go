@@ -1,10 +1,12 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	eventv1 "github.com/fluxcd/pkg/apis/event/v1"
@@ -47,19 +49,47 @@ type FluxEventWorker struct {
 // Timeout bounds one event; it is mostly SQL, plus an optional ancestor check in Git.
 func (w *FluxEventWorker) Timeout(*river.Job[FluxEventArgs]) time.Duration { return time.Minute }
 
+// coalesceEvents bounds how many other waiting events of the same object one event job
+// processes in its transaction (see Work).
+const coalesceEvents = 100
+
 // Work implements river.Worker.
+//
+// Every event of a managed object locks the object's row, so the events of a busy object run
+// one transaction (and one commit) after the other, whatever the number of workers. The job
+// therefore also processes, under that lock and in the same transaction, the other
+// unprocessed events of the object (up to coalesceEvents, in the order they arrived; only
+// those at the same commit while a UI deployment of it is open): one commit for many. Their own jobs, waiting for the object's lock, then find
+// them processed and do nothing. A retry processes its event alone, so an event that cannot
+// be processed never holds the others back.
 func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs]) error {
 	// Git is asked before the transaction: no network call while the rows are locked.
 	var isAncestor AncestorFunc
-	var author string
-	if pre, err := w.Store.FluxEventByID(ctx, w.Store.Pool(), job.Args.EventID); err == nil && pre.ProcessedAt == nil {
+	var sha, author string
+	pre, err := w.Store.FluxEventByID(ctx, w.Store.Pool(), job.Args.EventID)
+	switch {
+	case err == nil && pre.ProcessedAt != nil:
+		return nil // processed, and committed: by an earlier delivery or with another event
+	case err == nil:
 		ev := eventOf(pre)
-		isAncestor = PrefetchAncestry(ctx, w.Store, w.IsAncestor, eventRef(pre), ev.CommitSHA())
+		sha = ev.CommitSHA()
+		isAncestor = PrefetchAncestry(ctx, w.Store, w.IsAncestor, eventRef(pre), sha)
 		if ev.Applied() || ev.Status() == fluxevent.StatusFailed {
-			author = PrefetchAuthor(ctx, w.Store, w.CommitAuthor, eventRef(pre), ev.CommitSHA(), ev.Revision())
+			author = PrefetchAuthor(ctx, w.Store, w.CommitAuthor, eventRef(pre), sha, ev.Revision())
 		}
 	}
 	return w.Store.WithTx(ctx, func(tx pgx.Tx) error {
+		// The object's row first, if no other worker holds it: that one is processing the
+		// object's waiting events, ours likely among them, so we wait for our event's row
+		// instead (and find it processed), not for the object's behind the other waiters.
+		var res *store.Resource
+		if pre != nil {
+			if res, err = w.Store.TryLockResourceByRef(ctx, tx, eventRef(pre)); errors.Is(err, store.ErrNotFound) {
+				res = nil // busy, or not managed
+			} else if err != nil {
+				return err
+			}
+		}
 		row, err := w.Store.LockFluxEvent(ctx, tx, job.Args.EventID)
 		if errors.Is(err, store.ErrNotFound) {
 			return river.JobCancel(err) // nothing to process, ever
@@ -70,18 +100,78 @@ func (w *FluxEventWorker) Work(ctx context.Context, job *river.Job[FluxEventArgs
 		if row.ProcessedAt != nil {
 			return nil
 		}
-		// A sender whose clock runs ahead (or an event dated 2099) must not freeze the status:
-		// past the skew window the event is ordered by its arrival. flux_events keeps its date.
-		if at, clamped := store.ClampFuture(row.EventTime, row.ReceivedAt); clamped {
-			zerolog.Ctx(ctx).Warn().Int64("event_id", row.ID).Str("cluster", row.Cluster).Time("event_time", row.EventTime).
-				Time("received_at", row.ReceivedAt).Msg("flux event dated ahead of its arrival: ordered by arrival (check the cluster's clock)")
-			row.EventTime = at
+		if res == nil { // not locked yet: wait for the object's row (this event's is ours)
+			if res, err = w.Store.LockResourceByRef(ctx, tx, eventRef(row)); errors.Is(err, store.ErrNotFound) {
+				res = nil // an object fluxbridge does not manage
+			} else if err != nil {
+				return err
+			}
 		}
-		if err := w.process(ctx, tx, row, isAncestor, author); err != nil {
-			return fmt.Errorf("process flux event %d: %w", row.ID, err)
+		batch := []*store.FluxEvent{row}
+		if res != nil && pre != nil && job.Attempt == 1 {
+			// With a UI deployment open, only events at this commit: the ancestry answers
+			// that settle it were fetched for this commit alone. Otherwise every revision.
+			open, err := w.Store.OpenUIDeployments(ctx, tx, res.ID)
+			if err != nil {
+				return err
+			}
+			more, err := w.Store.LockPendingFluxEventsOf(ctx, tx, eventRef(row), row.Revision, len(open) == 0, row.ID, coalesceEvents)
+			if err != nil {
+				return err
+			}
+			for i := range more {
+				if len(open) == 0 || eventOf(&more[i]).CommitSHA() == sha {
+					batch = append(batch, &more[i])
+				}
+			}
+			slices.SortFunc(batch, func(a, b *store.FluxEvent) int { return cmp.Compare(a.ID, b.ID) }) // as they arrived
 		}
-		return w.Store.MarkFluxEventProcessed(ctx, tx, row.ID)
+		ids := make([]int64, len(batch))
+		settled := map[settledKey]bool{}
+		// The commit author was read for this job's event's commit only.
+		authorOf := func(commit string) string {
+			if commit != "" && commit == sha {
+				return author
+			}
+			return ""
+		}
+		for i, ev := range batch {
+			// The next event compares with the object's row as this one left it.
+			if res, err = w.handle(ctx, tx, ev, res, isAncestor, authorOf, settled); err != nil {
+				return err
+			}
+			ids[i] = ev.ID
+		}
+		return w.Store.MarkFluxEventsProcessed(ctx, tx, ids)
 	})
+}
+
+// settledKey is an outcome SettleDeployment has recorded in the transaction; the same outcome
+// of the same object again (Flux re-reporting a revision) would change nothing.
+type settledKey struct{ status, revision, sha string }
+
+// handle processes one locked, unprocessed event in tx; res is the object's row, locked by
+// tx, or nil when fluxbridge does not manage the object; it returns the row as the event left
+// it. settled holds the outcomes recorded in tx so far.
+func (w *FluxEventWorker) handle(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, res *store.Resource, isAncestor AncestorFunc, authorOf func(string) string, settled map[settledKey]bool) (*store.Resource, error) {
+	// A sender whose clock runs ahead (or an event dated 2099) must not freeze the status:
+	// past the skew window the event is ordered by its arrival. flux_events keeps its date.
+	if at, clamped := store.ClampFuture(row.EventTime, row.ReceivedAt); clamped {
+		zerolog.Ctx(ctx).Warn().Int64("event_id", row.ID).Str("cluster", row.Cluster).Time("event_time", row.EventTime).
+			Time("received_at", row.ReceivedAt).Msg("flux event dated ahead of its arrival: ordered by arrival (check the cluster's clock)")
+		row.EventTime = at
+	}
+	ev := eventOf(row)
+	var err error
+	if res == nil {
+		err = w.processUnmanaged(ctx, tx, row, ev) // audited, nothing else
+	} else {
+		res, err = w.processManaged(ctx, tx, row, ev, res, isAncestor, authorOf, settled)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("process flux event %d: %w", row.ID, err)
+	}
+	return res, nil
 }
 
 // eventOf rebuilds the decoded event from its stored row.
@@ -99,25 +189,24 @@ func eventRef(row *store.FluxEvent) store.ObjectRef {
 	return store.ObjectRef{Cluster: row.Cluster, Kind: row.Kind, Namespace: row.Namespace, Name: row.Name}
 }
 
-func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, isAncestor AncestorFunc, author string) error {
-	ev := eventOf(row)
-	res, err := w.Store.LockResourceByRef(ctx, tx, eventRef(row))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		res = nil // an object fluxbridge does not manage: audited, nothing else
-	case err != nil:
+// processUnmanaged audits an event of an object fluxbridge does not manage, and notifies its
+// failures.
+func (w *FluxEventWorker) processUnmanaged(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, ev *fluxevent.Event) error {
+	if err := w.audit(ctx, tx, row, ev, nil); err != nil {
 		return err
 	}
-	status := ev.Status()
+	if ev.Status() == fluxevent.StatusFailed {
+		return w.notifyFailure(ctx, tx, row, ev, nil)
+	}
+	return nil
+}
 
+// processManaged applies an event of a managed object, res its row locked by tx, and returns
+// the row as it left it (res itself when the event was out of order).
+func (w *FluxEventWorker) processManaged(ctx context.Context, tx pgx.Tx, row *store.FluxEvent, ev *fluxevent.Event, res *store.Resource, isAncestor AncestorFunc, authorOf func(string) string, settled map[settledKey]bool) (*store.Resource, error) {
+	status := ev.Status()
 	if err := w.audit(ctx, tx, row, ev, res); err != nil {
-		return err
-	}
-	if res == nil {
-		if status == fluxevent.StatusFailed {
-			return w.notifyFailure(ctx, tx, row, ev, nil)
-		}
-		return nil
+		return nil, err
 	}
 
 	prevStatus, prevMessage := res.Status, res.StatusMessage
@@ -125,44 +214,51 @@ func (w *FluxEventWorker) process(ctx context.Context, tx pgx.Tx, row *store.Flu
 	if status != fluxevent.StatusUnknown {
 		upd.Status = string(status)
 	}
-	fresh, err := w.Store.ApplyResourceStatus(ctx, tx, res.ID, upd)
+	after, err := w.Store.ApplyResourceStatusRow(ctx, tx, res.ID, upd)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	fresh := after != nil
+	if !fresh {
+		after = res
 	}
 	if fresh && upd.Status != "" {
 		if _, err := w.Store.AppendHistory(ctx, tx, store.HistoryEntry{
 			ResourceID: res.ID, At: row.EventTime, Source: store.HistoryWebhook,
 			Status: upd.Status, Reason: upd.Reason, Message: upd.Message, Revision: upd.Revision,
 		}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 
 	if fluxevent.IsSource(res.Kind) && res.RepositoryID != nil && status != fluxevent.StatusUnknown {
 		if _, err := w.Store.ApplyRepositorySync(ctx, tx, *res.RepositoryID, syncStatusOf(status), ev.Message, ev.Revision(), row.EventTime); err != nil {
-			return err
+			return nil, err
 		}
 	}
 
 	if fluxevent.IsApplier(res.Kind) {
+		outcome := ""
 		switch {
 		case ev.Applied():
-			if err := w.recordDeployment(ctx, tx, isAncestor, author, row, ev, res, store.DeploySucceeded); err != nil {
-				return err
-			}
+			outcome = store.DeploySucceeded
 		case status == fluxevent.StatusFailed && ev.Revision() != "":
-			if err := w.recordDeployment(ctx, tx, isAncestor, author, row, ev, res, store.DeployFailed); err != nil {
-				return err
+			outcome = store.DeployFailed
+		}
+		if k := (settledKey{outcome, ev.Revision(), ev.CommitSHA()}); outcome != "" && !settled[k] {
+			if err := w.recordDeployment(ctx, tx, isAncestor, authorOf(ev.CommitSHA()), row, ev, res, outcome); err != nil {
+				return nil, err
 			}
+			settled[k] = true
 		}
 	}
 
 	// Notify on a new failure, not on every retry Flux makes of the same one; an out-of-order
 	// (stale) event never notifies.
 	if status == fluxevent.StatusFailed && fresh && (prevStatus != string(fluxevent.StatusFailed) || prevMessage != ev.Message) {
-		return w.notifyFailure(ctx, tx, row, ev, res)
+		return after, w.notifyFailure(ctx, tx, row, ev, res)
 	}
-	return nil
+	return after, nil
 }
 
 func syncStatusOf(s fluxevent.Status) string {

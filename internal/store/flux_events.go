@@ -77,9 +77,28 @@ func (s *Store) LockFluxEvent(ctx context.Context, db DBTX, id int64) (*FluxEven
 	return e, nil
 }
 
-// MarkFluxEventProcessed records that the worker has handled the event.
-func (s *Store) MarkFluxEventProcessed(ctx context.Context, db DBTX, id int64) error {
-	_, err := db.Exec(ctx, `UPDATE flux_events SET processed_at = now() WHERE id = $1`, id)
+// LockPendingFluxEventsOf locks, skipping those another transaction holds, up to limit
+// unprocessed events of the object ref other than except, oldest first: those at revision
+// only, unless anyRevision. The event job uses it to process, under the resource lock it
+// holds anyway, the events of a busy object that wait for that lock, in one transaction
+// instead of one each.
+func (s *Store) LockPendingFluxEventsOf(ctx context.Context, db DBTX, ref ObjectRef, revision string, anyRevision bool, except int64, limit int) ([]FluxEvent, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT * FROM flux_events
+		WHERE processed_at IS NULL AND cluster = $1 AND kind = $2 AND namespace = $3 AND name = $4
+			AND ($8 OR revision = $5) AND id <> $6
+		ORDER BY id LIMIT $7
+		FOR UPDATE SKIP LOCKED`, ref.Cluster, ref.Kind, ref.Namespace, ref.Name, revision, except, limit, anyRevision)
+	evs, err := collectAll[FluxEvent](rows)
+	if err != nil {
+		return nil, fmt.Errorf("lock pending events of %s: %w", ref, err)
+	}
+	return evs, nil
+}
+
+// MarkFluxEventsProcessed records that the worker has handled the events ids.
+func (s *Store) MarkFluxEventsProcessed(ctx context.Context, db DBTX, ids []int64) error {
+	_, err := db.Exec(ctx, `UPDATE flux_events SET processed_at = now() WHERE id = ANY($1)`, ids)
 	return err
 }
 

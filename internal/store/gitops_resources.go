@@ -143,6 +143,20 @@ func (s *Store) LockResourceByRef(ctx context.Context, db DBTX, ref ObjectRef) (
 	return r, nil
 }
 
+// TryLockResourceByRef is LockResourceByRef without the wait: ErrNotFound both when
+// fluxbridge manages no such object and when another transaction holds its row.
+func (s *Store) TryLockResourceByRef(ctx context.Context, db DBTX, ref ObjectRef) (*Resource, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT * FROM gitops_resources
+		WHERE cluster = $1 AND kind = $2 AND namespace = $3 AND name = $4
+		FOR UPDATE SKIP LOCKED`, ref.Cluster, ref.Kind, ref.Namespace, ref.Name)
+	r, err := collectOne[Resource](rows)
+	if err != nil {
+		return nil, notFound(err, ref.String())
+	}
+	return r, nil
+}
+
 // ResourceByRef reads the resource for a live object without locking it; ErrNotFound when
 // fluxbridge does not manage one.
 func (s *Store) ResourceByRef(ctx context.Context, db DBTX, ref ObjectRef) (*Resource, error) {
@@ -228,7 +242,14 @@ func ClampFuture(at, arrived time.Time) (t time.Time, clamped bool) {
 // arrive out of order); within the same second an outcome wins over "reconciling". It reports
 // whether the row changed.
 func (s *Store) ApplyResourceStatus(ctx context.Context, db DBTX, id int64, u StatusUpdate) (bool, error) {
-	tag, err := db.Exec(ctx, `
+	r, err := s.ApplyResourceStatusRow(ctx, db, id, u)
+	return r != nil, err
+}
+
+// ApplyResourceStatusRow is ApplyResourceStatus returning the row as it left it, or nil when
+// a newer observation was stored already (the row is unchanged).
+func (s *Store) ApplyResourceStatusRow(ctx context.Context, db DBTX, id int64, u StatusUpdate) (*Resource, error) {
+	rows, _ := db.Query(ctx, `
 		UPDATE gitops_resources SET
 			status                  = COALESCE(NULLIF($2, ''), status),
 			status_reason           = CASE WHEN $2 = '' THEN status_reason ELSE $3 END,
@@ -245,10 +266,15 @@ func (s *Store) ApplyResourceStatus(ctx context.Context, db DBTX, id int64, u St
 			OR (status_observed_at = $6 AND $2 <> 'reconciling')
 			-- A stored time beyond the clock skew window (a sender's clock ahead, before such
 			-- times were clamped) never freezes the row.
-			OR status_observed_at > now() + $8::interval)`,
+			OR status_observed_at > now() + $8::interval)
+		RETURNING *`,
 		id, u.Status, u.Reason, u.Message, u.Revision, u.ObservedAt, u.UID, MaxClockSkew)
+	out, err := collectAll[Resource](rows)
 	if err != nil {
-		return false, fmt.Errorf("update status of gitops resource %d: %w", id, err)
+		return nil, fmt.Errorf("update status of gitops resource %d: %w", id, err)
 	}
-	return tag.RowsAffected() == 1, nil
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return &out[0], nil
 }
