@@ -2,7 +2,6 @@ package fluxcontrol_test
 
 import (
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,16 +45,12 @@ func proxiedKubeconfig(t *testing.T, env *kubetest.Env) (string, *faultnet.Proxy
 	return path, p
 }
 
-// chaosOutage is how long the outage test keeps the apiserver away: FLUXBRIDGE_CHAOS_OUTAGE
-// (make chaos sets 60s), else 3s in make test.
+// chaosOutage is how long an outage test keeps a server away (faultnet.Outage).
 func chaosOutage(t *testing.T) time.Duration {
 	t.Helper()
-	if v := os.Getenv("FLUXBRIDGE_CHAOS_OUTAGE"); v != "" {
-		d, err := time.ParseDuration(v)
-		require.NoError(t, err)
-		return d
-	}
-	return 3 * time.Second
+	d, err := faultnet.Outage()
+	require.NoError(t, err)
+	return d
 }
 
 // TestApiserverDownThenBack: a Flux object created while its cluster's apiserver is away

@@ -3,7 +3,6 @@ package jobs_test
 import (
 	"context"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,16 +18,12 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/store"
 )
 
-// chaosOutage is how long the outage tests keep a server away: FLUXBRIDGE_CHAOS_OUTAGE
-// (make chaos sets 60s), else 3s in make test.
+// chaosOutage is how long an outage test keeps a server away (faultnet.Outage).
 func chaosOutage(t *testing.T) time.Duration {
 	t.Helper()
-	if v := os.Getenv("FLUXBRIDGE_CHAOS_OUTAGE"); v != "" {
-		d, err := time.ParseDuration(v)
-		require.NoError(t, err)
-		return d
-	}
-	return 3 * time.Second
+	d, err := faultnet.Outage()
+	require.NoError(t, err)
+	return d
 }
 
 // everySecond retries a failed job a second later: the outage tests measure recovery, not

@@ -27,28 +27,8 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
 )
 
-var (
-	receiverBinOnce sync.Once
-	receiverBin     string
-	receiverBinErr  error
-)
-
-func buildReceiver(t *testing.T) string {
-	t.Helper()
-	receiverBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fluxbridge-receiver-")
-		if err != nil {
-			receiverBinErr = err
-			return
-		}
-		receiverBin = filepath.Join(dir, "receiver")
-		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", receiverBin, "../../cmd/receiver")
-		cmd.Stderr = os.Stderr
-		receiverBinErr = cmd.Run()
-	})
-	require.NoError(t, receiverBinErr)
-	return receiverBin
-}
+// buildReceiver builds cmd/receiver once per test binary.
+func buildReceiver(t *testing.T) string { return buildBinary(t, "../../cmd/receiver") }
 
 const chaosHookToken = "chaos-test-webhook-token-0123456789"
 

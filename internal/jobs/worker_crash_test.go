@@ -25,29 +25,30 @@ import (
 	"github.com/fluxbridge/fluxbridge/internal/storetest"
 )
 
-var (
-	workerBinOnce sync.Once
-	workerBin     string
-	workerBinErr  error
-)
+// builtBinaries are the commands built once per test binary, by package path.
+var builtBinaries sync.Map // string → func() (string, error)
+
+// buildBinary builds the command in pkg (relative to this package) once per test binary and
+// returns its path.
+func buildBinary(t *testing.T, pkg string) string {
+	t.Helper()
+	once, _ := builtBinaries.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
+		dir, err := os.MkdirTemp("", "fluxbridge-"+filepath.Base(pkg)+"-")
+		if err != nil {
+			return "", err
+		}
+		bin := filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", bin, pkg)
+		cmd.Stderr = os.Stderr
+		return bin, cmd.Run()
+	}))
+	bin, err := once.(func() (string, error))()
+	require.NoError(t, err)
+	return bin
+}
 
 // buildWorker builds cmd/worker once per test binary.
-func buildWorker(t *testing.T) string {
-	t.Helper()
-	workerBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fluxbridge-worker-")
-		if err != nil {
-			workerBinErr = err
-			return
-		}
-		workerBin = filepath.Join(dir, "worker")
-		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", workerBin, "../../cmd/worker")
-		cmd.Stderr = os.Stderr
-		workerBinErr = cmd.Run()
-	})
-	require.NoError(t, workerBinErr)
-	return workerBin
-}
+func buildWorker(t *testing.T) string { return buildBinary(t, "../../cmd/worker") }
 
 // pushGate holds the worker's push (git-receive-pack) at a point of the test's choosing: before
 // the server sees it, or after the server has updated the branch but before the worker hears so.
