@@ -48,9 +48,14 @@ func AuditObserved(ctx context.Context, tx pgx.Tx, st *store.Store, res *store.R
 	if f.Action == fluxevent.ImageUpdated {
 		return auditImageUpdate(ctx, tx, st, res, f, res.LastAppliedRevision, store.ObservedByWatch, at)
 	}
-	details, err := json.Marshal(map[string]any{
+	return insertFact(ctx, tx, st, res, f, message, map[string]any{
 		"revision": f.Revision, "observed_by": store.ObservedByWatch, "managed": true,
-	})
+	}, at)
+}
+
+// insertFact writes the audit row of fact f about res, keyed so that it is written once.
+func insertFact(ctx context.Context, tx pgx.Tx, st *store.Store, res *store.Resource, f fluxevent.Fact, message string, details map[string]any, at time.Time) error {
+	raw, err := json.Marshal(details)
 	if err != nil {
 		return err
 	}
@@ -58,7 +63,7 @@ func AuditObserved(ctx context.Context, tx pgx.Tx, st *store.Store, res *store.R
 	_, err = st.InsertAudit(ctx, tx, store.AuditEntry{
 		At: at, ActorType: store.ActorFlux, ActorName: ControllerOf(res.Kind), Action: f.Action,
 		TargetType: res.Kind, TargetID: res.Namespace + "/" + res.Name, Cluster: res.Cluster,
-		ProjectID: &res.ProjectID, EnvironmentID: res.EnvironmentID, Message: message, Details: details,
+		ProjectID: &res.ProjectID, EnvironmentID: res.EnvironmentID, Message: message, Details: raw,
 		DedupKey: &key,
 	})
 	return err
@@ -80,20 +85,10 @@ func auditImageUpdate(ctx context.Context, tx pgx.Tx, st *store.Store, res *stor
 	if from != "" {
 		msg = fmt.Sprintf("Image policy %s/%s: %s %s → %s", res.Namespace, res.Name, image, from, tag)
 	}
-	details, err := json.Marshal(map[string]any{
+	f.Action = fluxevent.ImageUpdated
+	return insertFact(ctx, tx, st, res, f, msg, map[string]any{
 		"policy": res.Namespace + "/" + res.Name, "image": image, "from": from, "to": tag, "observed_by": by,
-	})
-	if err != nil {
-		return err
-	}
-	key := ObservedKey(objectRefOf(res), f.Revision)
-	_, err = st.InsertAudit(ctx, tx, store.AuditEntry{
-		At: at, ActorType: store.ActorFlux, ActorName: ControllerOf(res.Kind), Action: fluxevent.ImageUpdated,
-		TargetType: res.Kind, TargetID: res.Namespace + "/" + res.Name, Cluster: res.Cluster,
-		ProjectID: &res.ProjectID, EnvironmentID: res.EnvironmentID, Message: msg, Details: details,
-		DedupKey: &key,
-	})
-	return err
+	}, at)
 }
 
 // splitImageRef splits "<image>:<tag>" at the tag's colon (an image may have a port).
